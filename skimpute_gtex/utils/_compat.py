@@ -1,0 +1,23 @@
+"""The only module that imports private scikit-learn helpers.
+
+scikit-learn is pinned to ``>=1.6,<2`` in ``pyproject.toml``; if one of these
+helpers moves, this is the single place to adapt.
+"""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_params,
+)
+from sklearn.utils.validation import _check_feature_names_in
+
+__all__ = [
+    "_fit_context",
+    "_check_feature_names_in",
+    "Interval",
+    "Options",
+    "StrOptions",
+    "validate_params",
+]
