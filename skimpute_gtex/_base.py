@@ -1,0 +1,432 @@
+"""The base class shared by the deep imputers (PMI and GAIN-GTEx)."""
+
+import warnings
+from abc import abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
+
+from ._covariates import (
+    as_categories,
+    encode_categorical,
+    resolve_spec,
+    take_columns,
+)
+from ._torch._device import as_tensor, draw_seed, resolve_device, seeded
+from ._torch._training import log, train
+from .utils._compat import Interval, StrOptions, _check_feature_names_in
+
+_PREDICT_CHUNK = 4096  # rows per forward pass in transform: bounded memory
+
+
+class _Data:
+    """Standardized expression, mask and encoded covariates as tensors."""
+
+    def __init__(self, x, mask, numeric, codes, device):
+        self.x = as_tensor(np.where(mask, x, 0.0), device)
+        self.mask = as_tensor(mask, device)
+        self.numeric = as_tensor(numeric, device)
+        self.codes = as_tensor(codes, device, dtype=torch.long)
+
+    def rows(self, idx):
+        return self.x[idx], self.mask[idx], self.numeric[idx], self.codes[idx]
+
+
+class _BaseTorchImputer(TransformerMixin, BaseEstimator):
+    """Shared parameters, validation, covariates, training and transform.
+
+    Subclasses build their networks in ``_build(n_genes, n_numeric,
+    vocab_sizes)``, return the modules to train and a step function from
+    ``_make_step``, and impute standardized data in ``_predict``.
+    """
+
+    _parameter_constraints: dict = {
+        "covariates": [list, tuple, None],
+        "covariate_output": [StrOptions({"drop", "passthrough"})],
+        "hidden_layer_sizes": [
+            Interval(Integral, 1, None, closed="left"),
+            "array-like",
+        ],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "keep_empty_features": ["boolean"],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------------ input
+    def _validate_input(self, X, *, reset):
+        """Split X into a float gene matrix and encoded covariates.
+
+        Returns ``(genes, numeric, codes)``; ``genes`` keeps X's float dtype
+        (float64 for non-float input) and is never a view that we write to.
+        """
+        if self.covariates is None:
+            genes = validate_data(
+                self,
+                X,
+                reset=reset,
+                dtype=FLOAT_DTYPES,
+                ensure_all_finite="allow-nan",
+                ensure_min_features=1,
+            )
+            if reset:
+                self._covariates_resolved = []
+                self.covariate_indices_ = np.array([], dtype=np.intp)
+                self._gene_columns = np.arange(genes.shape[1])
+            n = genes.shape[0]
+            return genes, np.zeros((n, 0)), np.zeros((n, 0), dtype=np.int64)
+
+        if hasattr(X, "__sparse__") or hasattr(X, "tocsr"):
+            raise TypeError(
+                f"{type(self).__name__} with covariates needs a dense array or a "
+                "DataFrame, not a sparse matrix."
+            )
+        if not hasattr(X, "iloc"):
+            X = np.asarray(X, dtype=object) if np.ndim(X) == 2 else X
+        X = validate_data(self, X, reset=reset, skip_check_array=True)
+        if np.ndim(X) != 2:
+            raise ValueError(
+                f"Expected a 2D array or DataFrame, got an array of shape "
+                f"{np.shape(X)}."
+            )
+        n_features = X.shape[1]
+        if reset:
+            self._covariates_resolved = resolve_spec(X, self.covariates, n_features)
+            self.covariate_indices_ = np.concatenate(
+                [idx for _, _, idx in self._covariates_resolved]
+            )
+            self._gene_columns = np.setdiff1d(
+                np.arange(n_features), self.covariate_indices_
+            )
+            if self._gene_columns.size == 0:
+                raise ValueError(
+                    "Every column of X is a covariate: there is no gene to impute."
+                )
+        try:
+            genes = check_array(
+                take_columns(X, self._gene_columns),
+                dtype=FLOAT_DTYPES,
+                ensure_all_finite="allow-nan",
+                input_name="X",
+            )
+        except ValueError as exc:
+            raise ValueError(
+                "The gene columns of X (all columns that are not covariates) must "
+                f"be numeric: {exc}"
+            ) from exc
+        numeric, codes = self._encode_covariates(X, reset=reset)
+        return genes, numeric, codes
+
+    def _encode_covariates(self, X, *, reset):
+        numeric, codes = [], []
+        if reset:
+            self.categories_ = []
+            self._numeric_mean, self._numeric_scale = [], []
+        k_cat = k_num = 0
+        for name, kind, idx in self._covariates_resolved:
+            block = take_columns(X, idx)
+            block = block.to_numpy() if hasattr(block, "to_numpy") else block
+            if kind == "categorical":
+                for j in range(block.shape[1]):
+                    if reset:
+                        self.categories_.append(np.unique(as_categories(block[:, j])))
+                    code, unseen = encode_categorical(block[:, j], self.categories_[k_cat])
+                    if unseen.size:
+                        warnings.warn(
+                            f"Covariate {name!r} has categories unseen in fit "
+                            f"({sorted(set(unseen.tolist()))[:5]}); they use the "
+                            "reserved unknown embedding.",
+                            UserWarning,
+                        )
+                    codes.append(code)
+                    k_cat += 1
+            else:
+                try:
+                    values = np.asarray(block, dtype=np.float64)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(
+                        f"Numerical covariate {name!r} must hold numbers: {exc}"
+                    ) from exc
+                if not np.isfinite(values).all():
+                    raise ValueError(
+                        f"Numerical covariate {name!r} contains NaN or infinite "
+                        "values; impute or drop them before fitting (for "
+                        "example with SimpleImputer), or declare it categorical."
+                    )
+                for j in range(values.shape[1]):
+                    if reset:
+                        mean, std = values[:, j].mean(), values[:, j].std()
+                        self._numeric_mean.append(mean)
+                        self._numeric_scale.append(std if std > 0 else 1.0)
+                    numeric.append(
+                        (values[:, j] - self._numeric_mean[k_num])
+                        / self._numeric_scale[k_num]
+                    )
+                    k_num += 1
+        n = X.shape[0]
+        numeric = np.column_stack(numeric) if numeric else np.zeros((n, 0))
+        codes = np.column_stack(codes) if codes else np.zeros((n, 0), dtype=np.int64)
+        return numeric, codes
+
+    # -------------------------------------------------------------- training
+    def _batch_size(self, n_rows):
+        return min(128, n_rows) if self.batch_size == "auto" else self.batch_size
+
+    def _hidden(self):
+        sizes = self.hidden_layer_sizes
+        return [int(sizes)] if np.ndim(sizes) == 0 else [int(s) for s in sizes]
+
+    @abstractmethod
+    def _build(self, n_genes, n_numeric, vocab_sizes):
+        """Create the networks (stored as fitted attributes)."""
+
+    @abstractmethod
+    def _make_step(self, data):
+        """Return ``(modules, step)`` for the training loop."""
+
+    @abstractmethod
+    def _predict(self, x, mask, numeric, codes):
+        """Standardized predictions for every gene of a batch (eval mode)."""
+
+    def _validation_score(self, data, rows, generator_seed):
+        """R² of held-out observed entries hidden once with a fixed pseudo-mask.
+
+        The score is ``1 - SSE / SS``, both summed over the hidden entries in
+        standardized units (so 0 is as good as the training mean of each gene).
+        """
+        x, mask, numeric, codes = data.rows(rows)
+        g = torch.Generator(device="cpu").manual_seed(generator_seed)
+        low, high = self._mask_range()
+        p = low + (high - low) * torch.rand((x.shape[0], 1), generator=g)
+        keep = (torch.rand(x.shape, generator=g) < p).to(x.device, x.dtype)
+        visible = mask * keep
+        hidden = mask - visible
+        if float(hidden.sum()) == 0:
+            return lambda: 0.0
+
+        def score():
+            pred = torch.cat(
+                [
+                    self._predict(*chunk)
+                    for chunk in zip(
+                        x.split(_PREDICT_CHUNK),
+                        visible.split(_PREDICT_CHUNK),
+                        numeric.split(_PREDICT_CHUNK),
+                        codes.split(_PREDICT_CHUNK),
+                    )
+                ]
+            )
+            sse = (((pred - x) ** 2) * hidden).sum()
+            ss = ((x**2) * hidden).sum().clamp_min(1e-12)
+            return 1.0 - float(sse / ss)
+
+        return score
+
+    def _mask_range(self):
+        low, high = self.pseudo_mask_range
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(
+                "pseudo_mask_range must be (low, high) with 0 <= low <= high <= 1; "
+                f"got {self.pseudo_mask_range!r}."
+            )
+        return float(low), float(high)
+
+    def fit(self, X, y=None):
+        """Fit the imputer on X (observed entries only) and its covariates.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Expression with NaN for missing entries, plus the covariate
+            columns named in ``covariates``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted imputer.
+        """
+        return self._fit(X)
+
+    def _fit(self, X):
+        self._mask_range()
+        genes, numeric, codes = self._validate_input(X, reset=True)
+        n_samples, n_genes = genes.shape
+        if n_samples < 2:
+            raise ValueError(
+                f"n_samples={n_samples}: {type(self).__name__} needs at least 2 "
+                "samples to train (BatchNorm and the loss need 2 rows)."
+            )
+        mask = ~np.isnan(genes)
+        if not mask.any():
+            raise ValueError("X has no observed gene value: nothing to learn from.")
+        self._valid_mask = mask.any(axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(genes, axis=0)
+            std = np.nanstd(genes, axis=0)
+        self.mean_ = np.where(self._valid_mask, mean, 0.0)
+        self.scale_ = np.where(self._valid_mask & (std > 0), std, 1.0)
+        self.gene_indices_ = self._gene_columns[
+            slice(None) if self.keep_empty_features else self._valid_mask
+        ]
+
+        rng = check_random_state(self.random_state)
+        seed = draw_seed(rng)
+        device = resolve_device(self.device)
+        x_std = (genes - self.mean_) / self.scale_
+        rows = np.arange(n_samples)
+        validation = None
+        if self.early_stopping:
+            n_val = int(round(self.validation_fraction * n_samples))
+            if n_val < 2 or n_samples - n_val < 2:
+                raise ValueError(
+                    f"early_stopping needs at least 2 validation and 2 training "
+                    f"rows; validation_fraction={self.validation_fraction} of "
+                    f"n_samples={n_samples} gives {n_val}. Use more samples, a "
+                    "larger validation_fraction or early_stopping=False."
+                )
+            perm = rng.permutation(n_samples)
+            validation, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        vocab_sizes = [len(c) for c in self.categories_] if codes.shape[1] else []
+
+        self.n_genes_ = n_genes
+        with seeded(seed, device):
+            data = _Data(x_std[rows], mask[rows], numeric[rows], codes[rows], device)
+            self._build(n_genes, numeric.shape[1], vocab_sizes)
+            modules, step = self._make_step(data)
+            for m in modules.values():
+                m.to(device)
+            score = None
+            if validation is not None:
+                val_data = _Data(
+                    x_std[validation], mask[validation], numeric[validation],
+                    codes[validation], device,
+                )
+                score = self._validation_score(
+                    val_data, slice(None), draw_seed(rng)
+                )
+            log(self, self.verbose,
+                f"training on {len(rows)} samples x {n_genes} genes, "
+                f"device={device}")
+            history = train(
+                self, modules=modules, step=step, validation_score=score,
+                n_rows=len(rows), device=device,
+            )
+            for m in modules.values():
+                m.to("cpu")
+        self.n_iter_ = history.n_iter
+        self.loss_curve_ = history.loss_curve
+        if self.early_stopping:
+            self.validation_scores_ = history.validation_scores
+            self.best_validation_score_ = history.best_validation_score
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        return self
+
+    # ------------------------------------------------------------- transform
+    def _impute(self, X, draw=None):
+        """Shared body of transform: returns the imputed output array."""
+        check_is_fitted(self)
+        genes, numeric, codes = self._validate_input(X, reset=False)
+        mask = ~np.isnan(genes)
+        if self.covariates is None and genes.shape[0] and not mask.any(axis=1).all():
+            bad = np.flatnonzero(~mask.any(axis=1))
+            raise ValueError(
+                f"{bad.size} sample(s) have no observed gene (first rows: "
+                f"{bad[:5].tolist()}); without covariates there is nothing to "
+                "impute them from."
+            )
+        x_std = np.where(mask, (genes - self.mean_) / self.scale_, 0.0)
+        pred = np.empty(genes.shape, dtype=np.float32)
+        modules = self._modules()
+        for m in modules:
+            m.eval()
+        with torch.no_grad():
+            for start in range(0, genes.shape[0], _PREDICT_CHUNK):
+                sl = slice(start, start + _PREDICT_CHUNK)
+                tensors = (
+                    as_tensor(x_std[sl], "cpu"),
+                    as_tensor(mask[sl], "cpu"),
+                    as_tensor(numeric[sl], "cpu"),
+                    as_tensor(codes[sl], "cpu", dtype=torch.long),
+                )
+                out = self._predict(*tensors) if draw is None else draw(*tensors)
+                pred[sl] = out.numpy()
+        imputed = pred * self.scale_ + self.mean_
+        out = genes.copy()
+        out[~mask] = imputed[~mask].astype(genes.dtype)
+        if self.keep_empty_features:
+            out[:, ~self._valid_mask] = np.where(
+                mask[:, ~self._valid_mask], genes[:, ~self._valid_mask], 0.0
+            )
+        else:
+            out = out[:, self._valid_mask]
+        if self.covariate_output == "passthrough" and self.covariate_indices_.size:
+            cov = take_columns(X, self.covariate_indices_)
+            cov = cov.to_numpy() if hasattr(cov, "to_numpy") else np.asarray(cov)
+            out = np.hstack([out.astype(object), cov.astype(object)])
+        return out
+
+    def transform(self, X):
+        """Impute the missing gene values of X.
+
+        Observed entries are returned unchanged (bit-identical) and the output
+        keeps X's float dtype. The result is deterministic.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data with the same columns as in fit; NaN marks missing genes.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features_out)
+            The genes (without the all-missing genes of the training data
+            unless ``keep_empty_features=True``), followed by the covariate
+            columns if ``covariate_output="passthrough"``.
+        """
+        return self._impute(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names; ``feature_names_in_`` if None, or
+            ``x0, x1, ...`` when fit on an array without names.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The imputed genes, then the covariates if passed through.
+        """
+        check_is_fitted(self, "n_features_in_")
+        names = _check_feature_names_in(self, input_features)
+        out = names[self.gene_indices_]
+        if self.covariate_output == "passthrough":
+            out = np.concatenate([out, names[self.covariate_indices_]])
+        return np.asarray(out, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

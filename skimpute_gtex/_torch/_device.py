@@ -1,0 +1,66 @@
+"""Device resolution and random-number handling for the torch core."""
+
+import re
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+_CUDA_RE = re.compile(r"^cuda(:\d+)?$")
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into a :class:`torch.device`.
+
+    ``"auto"`` picks the first CUDA device when one is available and the CPU
+    otherwise. Asking for CUDA where there is none is an error, not a silent
+    fallback.
+    """
+    if isinstance(device, torch.device):
+        name = str(device)
+    else:
+        name = str(device)
+        if name == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if _CUDA_RE.match(name):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on "
+                "this machine; use device='cpu' or device='auto'."
+            )
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} does not exist: this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)."
+            )
+        return dev
+    raise ValueError(
+        f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}."
+    )
+
+
+@contextmanager
+def seeded(seed, device):
+    """Run a block with torch's generators seeded, restoring them afterwards.
+
+    Weight initialisation, dropout, mini-batch order and the random masks all
+    draw from torch's default generators; forking them means ``random_state``
+    alone decides a fit and the user's global random state is left untouched.
+    """
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def draw_seed(random_state):
+    """Draw one integer seed from a :class:`numpy.random.RandomState`."""
+    return int(random_state.randint(np.iinfo(np.int32).max))
+
+
+def as_tensor(array, device, dtype=torch.float32):
+    """Copy a NumPy array into a contiguous tensor on ``device``."""
+    return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=device)
