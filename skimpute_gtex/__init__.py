@@ -4,8 +4,9 @@ The pseudo-mask imputer (:class:`PMIImputer`) and GAIN-GTEx
 (:class:`GAINImputer`) of Viñas et al. (2021) as scikit-learn estimators.
 """
 
+from ._gain import GAINImputer
 from ._pmi import PMIImputer
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["PMIImputer", "__version__"]
+__all__ = ["GAINImputer", "PMIImputer", "__version__"]
