@@ -1,4 +1,4 @@
-"""The base class shared by the deep imputers (PMI and GAIN-GTEx)."""
+"""Base classes: covariate handling for every imputer, training for the deep ones."""
 
 import warnings
 from abc import abstractmethod
@@ -36,36 +36,52 @@ class _Data:
         return self.x[idx], self.mask[idx], self.numeric[idx], self.codes[idx]
 
 
-class _BaseTorchImputer(TransformerMixin, BaseEstimator):
-    """Shared parameters, validation, covariates, training and transform.
+class _BaseImputer(TransformerMixin, BaseEstimator):
+    """Covariate spec, input validation and output assembly (no torch).
 
-    Subclasses build their networks in ``_build(n_genes, n_numeric,
-    vocab_sizes)``, return the modules to train and a step function from
-    ``_make_step``, and impute standardized data in ``_predict``.
+    Every imputer of the package takes ``covariates``, ``covariate_output``
+    and ``keep_empty_features``. ``_validate_input`` splits X into the float
+    gene matrix and encoded covariates; ``_assemble`` puts the observed
+    entries back, handles all-missing genes and passes covariates through.
     """
 
     _parameter_constraints: dict = {
         "covariates": [list, tuple, None],
         "covariate_output": [StrOptions({"drop", "passthrough"})],
-        "hidden_layer_sizes": [
-            Interval(Integral, 1, None, closed="left"),
-            "array-like",
-        ],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "batch_norm": ["boolean"],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left")],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "keep_empty_features": ["boolean"],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
+
+    def _fit_gene_statistics(self, genes):
+        """Observed-entry mask, ``_valid_mask`` and ``gene_indices_``."""
+        if genes.shape[0] == 0:
+            raise ValueError("X has 0 samples: nothing to fit.")
+        mask = ~np.isnan(genes)
+        self._valid_mask = mask.any(axis=0)
+        self.n_genes_ = genes.shape[1]
+        self.gene_indices_ = self._gene_columns[
+            slice(None) if self.keep_empty_features else self._valid_mask
+        ]
+        return mask
+
+    def _assemble(self, X, genes, mask, imputed):
+        """Output: observed entries of ``genes``, ``imputed`` elsewhere.
+
+        Observed entries are copied bit for bit; the output keeps the dtype of
+        ``genes``. All-missing training genes are dropped, or kept and filled
+        with 0 when ``keep_empty_features=True``.
+        """
+        out = genes.copy()
+        out[~mask] = np.asarray(imputed)[~mask].astype(genes.dtype)
+        if self.keep_empty_features:
+            empty = ~self._valid_mask
+            out[:, empty] = np.where(mask[:, empty], genes[:, empty], 0.0)
+        else:
+            out = out[:, self._valid_mask]
+        if self.covariate_output == "passthrough" and self.covariate_indices_.size:
+            cov = take_columns(X, self.covariate_indices_)
+            cov = cov.to_numpy() if hasattr(cov, "to_numpy") else np.asarray(cov)
+            out = np.hstack([out.astype(object), cov.astype(object)])
+        return out
 
     # ------------------------------------------------------------------ input
     def _validate_input(self, X, *, reset):
@@ -182,6 +198,63 @@ class _BaseTorchImputer(TransformerMixin, BaseEstimator):
         codes = np.column_stack(codes) if codes else np.zeros((n, 0), dtype=np.int64)
         return numeric, codes
 
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names; ``feature_names_in_`` if None, or
+            ``x0, x1, ...`` when fit on an array without names.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The imputed genes, then the covariates if passed through.
+        """
+        check_is_fitted(self, "n_features_in_")
+        names = _check_feature_names_in(self, input_features)
+        out = names[self.gene_indices_]
+        if self.covariate_output == "passthrough":
+            out = np.concatenate([out, names[self.covariate_indices_]])
+        return np.asarray(out, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class _BaseTorchImputer(_BaseImputer):
+    """Shared parameters, training and transform of the deep imputers.
+
+    Subclasses build their networks in ``_build(n_genes, n_numeric,
+    vocab_sizes)``, return the modules to train and a step function from
+    ``_make_step``, and impute standardized data in ``_predict``.
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseImputer._parameter_constraints,
+        "hidden_layer_sizes": [
+            Interval(Integral, 1, None, closed="left"),
+            "array-like",
+        ],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
     # -------------------------------------------------------------- training
     def _batch_size(self, n_rows):
         return min(128, n_rows) if self.batch_size == "auto" else self.batch_size
@@ -272,19 +345,15 @@ class _BaseTorchImputer(TransformerMixin, BaseEstimator):
                 f"n_samples={n_samples}: {type(self).__name__} needs at least 2 "
                 "samples to train (BatchNorm and the loss need 2 rows)."
             )
-        mask = ~np.isnan(genes)
+        mask = self._fit_gene_statistics(genes)
         if not mask.any():
             raise ValueError("X has no observed gene value: nothing to learn from.")
-        self._valid_mask = mask.any(axis=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(genes, axis=0)
             std = np.nanstd(genes, axis=0)
         self.mean_ = np.where(self._valid_mask, mean, 0.0)
         self.scale_ = np.where(self._valid_mask & (std > 0), std, 1.0)
-        self.gene_indices_ = self._gene_columns[
-            slice(None) if self.keep_empty_features else self._valid_mask
-        ]
 
         rng = check_random_state(self.random_state)
         seed = draw_seed(rng)
@@ -305,7 +374,6 @@ class _BaseTorchImputer(TransformerMixin, BaseEstimator):
             validation, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         vocab_sizes = [len(c) for c in self.categories_] if codes.shape[1] else []
 
-        self.n_genes_ = n_genes
         with seeded(seed, device):
             data = _Data(x_std[rows], mask[rows], numeric[rows], codes[rows], device)
             self._build(n_genes, numeric.shape[1], vocab_sizes)
@@ -369,20 +437,7 @@ class _BaseTorchImputer(TransformerMixin, BaseEstimator):
                 )
                 out = self._predict(*tensors) if draw is None else draw(*tensors)
                 pred[sl] = out.numpy()
-        imputed = pred * self.scale_ + self.mean_
-        out = genes.copy()
-        out[~mask] = imputed[~mask].astype(genes.dtype)
-        if self.keep_empty_features:
-            out[:, ~self._valid_mask] = np.where(
-                mask[:, ~self._valid_mask], genes[:, ~self._valid_mask], 0.0
-            )
-        else:
-            out = out[:, self._valid_mask]
-        if self.covariate_output == "passthrough" and self.covariate_indices_.size:
-            cov = take_columns(X, self.covariate_indices_)
-            cov = cov.to_numpy() if hasattr(cov, "to_numpy") else np.asarray(cov)
-            out = np.hstack([out.astype(object), cov.astype(object)])
-        return out
+        return self._assemble(X, genes, mask, pred * self.scale_ + self.mean_)
 
     def transform(self, X):
         """Impute the missing gene values of X.
@@ -404,29 +459,3 @@ class _BaseTorchImputer(TransformerMixin, BaseEstimator):
         """
         return self._impute(X)
 
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output columns.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Input feature names; ``feature_names_in_`` if None, or
-            ``x0, x1, ...`` when fit on an array without names.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-            The imputed genes, then the covariates if passed through.
-        """
-        check_is_fitted(self, "n_features_in_")
-        names = _check_feature_names_in(self, input_features)
-        out = names[self.gene_indices_]
-        if self.covariate_output == "passthrough":
-            out = np.concatenate([out, names[self.covariate_indices_]])
-        return np.asarray(out, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
