@@ -1,6 +1,15 @@
 """The :mod:`skimpute_gtex.datasets` module: synthetic data, GTEx files, masking."""
 
+from ._align import align_to_genes, map_categories
+from ._gtex import load_gtex, read_gct
 from ._masking import simulate_missing
 from ._synthetic import make_gtex_like
 
-__all__ = ["make_gtex_like", "simulate_missing"]
+__all__ = [
+    "align_to_genes",
+    "load_gtex",
+    "make_gtex_like",
+    "map_categories",
+    "read_gct",
+    "simulate_missing",
+]
