@@ -46,7 +46,8 @@ def simulate_missing(
     expected fraction of the *observed* entries that are hidden.
 
     - ``"MCAR"`` (missing completely at random): each observed entry is hidden
-      independently with probability ``rate``.
+      independently with probability ``rate`` (one uniform draw per observed
+      entry, in row-major order).
     - ``"MAR"`` (missing at random): a random ``observed_fraction`` of the
       columns is never hidden. Every other column j is hidden with probability
       ``expit(s_i . w_j + c)``, where ``s_i`` is row i of the always-observed
@@ -95,7 +96,10 @@ def simulate_missing(
     rng = check_random_state(random_state)
     observed = ~np.isnan(X)
     if mechanism == "MCAR":
-        mask = rng.uniform(size=X.shape) < rate
+        # draw only for the observed entries, so that masking data which was
+        # itself masked with the same seed still hides a fresh set of entries
+        mask = np.zeros(X.shape, dtype=bool)
+        mask[observed] = rng.uniform(size=int(observed.sum())) < rate
     elif mechanism == "MNAR":
         mask = _calibrated_mask(2.0 * _standardize(X), rate, rng)
     else:

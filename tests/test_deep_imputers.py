@@ -1,0 +1,315 @@
+"""Behaviour of PMIImputer and GAINImputer beyond the common sklearn checks."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.compose import make_column_selector
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from skimpute_gtex import GAINImputer, PMIImputer
+from skimpute_gtex.metrics import make_imputation_scorer, masked_r2_score
+
+from .conftest import FAST
+
+IMPUTERS = [PMIImputer, GAINImputer]
+ids = [c.__name__ for c in IMPUTERS]
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)
+
+
+def _genes(data):
+    return data.X.iloc[:, :30]
+
+
+@pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
+def test_observed_entries_bit_identical_and_input_untouched(cls, gtex_small):
+    X = gtex_small.X.drop(columns="donor")
+    before = X.copy()
+    out = cls(covariates=gtex_small.covariate_spec, **FAST).fit_transform(X)
+    pd.testing.assert_frame_equal(X, before)
+    genes = X.iloc[:, :30].to_numpy()
+    observed = ~np.isnan(genes)
+    assert np.array_equal(out[observed], genes[observed])
+    assert not np.isnan(out).any()
+    assert out.dtype == np.float64
+
+
+@pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
+def test_float32_kept(cls, gtex_small):
+    X = _genes(gtex_small).to_numpy(np.float32)
+    out = cls(**FAST).fit(X).transform(X)
+    assert out.dtype == np.float32
+    observed = ~np.isnan(X)
+    assert np.array_equal(out[observed], X[observed])
+
+
+@pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
+def test_random_state_decides_the_run(cls, gtex_small):
+    X = _genes(gtex_small)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = cls(**FAST).fit_transform(X)
+    assert torch.equal(torch.get_rng_state(), state), "global torch RNG touched"
+    b = cls(**FAST).fit_transform(X)
+    c = cls(**{**FAST, "random_state": 1}).fit_transform(X)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
+def test_pickle_and_joblib_round_trip(cls, gtex_small, tmp_path):
+    X = gtex_small.X.drop(columns="donor")
+    imp = cls(covariates=gtex_small.covariate_spec, **FAST).fit(X)
+    expected = imp.transform(X)
+    path = tmp_path / "imp.joblib"
+    joblib.dump(imp, path)
+    assert np.array_equal(joblib.load(path).transform(X), expected)
+    assert np.array_equal(pickle.loads(pickle.dumps(imp)).transform(X), expected)
+
+
+def test_covariate_spec_forms_agree(gtex_small):
+    X = gtex_small.X.drop(columns=["donor", "sex", "age"])
+    n = X.shape[1]
+    specs = [
+        [("tissue", "categorical", "tissue")],
+        [("tissue", "categorical", ["tissue"])],
+        [("tissue", "categorical", n - 1)],
+        [("tissue", "categorical", [-1])],
+        [("tissue", "categorical", np.arange(n) == n - 1)],
+        [("tissue", "categorical", slice(n - 1, n))],
+        [("tissue", "categorical", make_column_selector(pattern="^tissue$"))],
+    ]
+    outs = []
+    for spec in specs:
+        imp = PMIImputer(covariates=spec, **FAST)
+        outs.append(imp.fit_transform(X))
+        assert imp.covariate_indices_.tolist() == [n - 1]
+        assert imp.covariates is spec  # the parameter is never overwritten
+    for out in outs[1:]:
+        assert np.array_equal(out, outs[0])
+
+
+def test_covariate_spec_errors(gtex_small):
+    X = gtex_small.X
+    with pytest.raises(ValueError, match="not found in X"):
+        PMIImputer(covariates=[("t", "categorical", ["nope"])], **FAST).fit(X)
+    with pytest.raises(ValueError, match="needs X to be a pandas DataFrame"):
+        PMIImputer(covariates=[("t", "categorical", "tissue")], **FAST).fit(
+            X.to_numpy()
+        )
+    with pytest.raises(ValueError, match="kind must be"):
+        PMIImputer(covariates=[("t", "ordinal", "tissue")], **FAST).fit(X)
+    with pytest.raises(ValueError, match="selected by both"):
+        PMIImputer(
+            covariates=[("a", "categorical", "tissue"), ("b", "categorical", "tissue")],
+            **FAST,
+        ).fit(X)
+    with pytest.raises(ValueError, match="gene columns of X .* must be numeric"):
+        PMIImputer(covariates=[("t", "categorical", "tissue")], **FAST).fit(X)
+
+
+def test_unseen_category_warns_and_nan_category(gtex_small):
+    X = gtex_small.X.drop(columns=["donor"])
+    spec = gtex_small.covariate_spec
+    X_fit = X.copy()
+    X_fit.loc[X_fit.index[:5], "sex"] = np.nan  # NaN is a category of its own
+    imp = PMIImputer(covariates=spec, **FAST).fit(X_fit)
+    assert "nan" in imp.categories_[1].tolist()
+    X_new = X.copy()
+    X_new.loc[X_new.index[0], "tissue"] = "Brain - Frontal Cortex (BA9)"
+    with pytest.warns(UserWarning, match="unseen in fit"):
+        out = imp.transform(X_new)
+    assert not np.isnan(out).any()
+
+
+def test_nan_numerical_covariate_is_an_error(gtex_small):
+    X = gtex_small.X.drop(columns=["donor"]).copy()
+    X.loc[X.index[3], "age"] = np.nan
+    with pytest.raises(ValueError, match="Numerical covariate 'age' contains NaN"):
+        PMIImputer(covariates=gtex_small.covariate_spec, **FAST).fit(X)
+
+
+def test_passthrough_feature_names_and_pandas_output(gtex_small):
+    X = gtex_small.X.drop(columns=["donor"])
+    imp = PMIImputer(
+        covariates=gtex_small.covariate_spec, covariate_output="passthrough", **FAST
+    ).set_output(transform="pandas")
+    out = imp.fit_transform(X)
+    assert list(out.columns) == list(X.columns[:30]) + ["tissue", "sex", "age"]
+    assert out["tissue"].tolist() == X["tissue"].tolist()
+    imp.set_params(covariate_output="drop").fit(X)
+    assert list(imp.get_feature_names_out()) == list(X.columns[:30])
+
+
+@pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
+def test_empty_gene_dropped_or_kept(cls, gtex_small):
+    X = _genes(gtex_small).to_numpy().copy()
+    X[:, 4] = np.nan
+    out = cls(**FAST).fit_transform(X)
+    assert out.shape == (X.shape[0], X.shape[1] - 1)
+    imp = cls(**{**FAST, "keep_empty_features": True})
+    out = imp.fit_transform(X)
+    assert out.shape == X.shape and np.all(out[:, 4] == 0)
+    assert imp.get_feature_names_out().shape == (X.shape[1],)
+
+
+@pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
+def test_bad_input_errors(cls, gtex_small):
+    X = _genes(gtex_small).to_numpy()
+    imp = cls(**FAST)
+    with pytest.raises(ValueError, match="[Ii]nf"):
+        imp.fit(np.where(np.isnan(X), np.inf, X))
+    with pytest.raises(ValueError, match="0 sample"):
+        imp.fit(X[:0])
+    with pytest.raises(ValueError, match="no observed gene value"):
+        imp.fit(np.full((5, 3), np.nan))
+    imp.fit(X)
+    with pytest.raises(ValueError, match="features"):
+        imp.transform(X[:, :10])
+    rows = X.copy()
+    rows[2] = np.nan
+    with pytest.raises(ValueError, match="have no observed gene"):
+        imp.transform(rows)
+    with pytest.raises(ValueError, match="could not convert|must be numeric"):
+        cls(**FAST).fit(np.array([["a", "b"], ["c", "d"]], dtype=object))
+    frame = _genes(gtex_small)
+    imp.fit(frame)
+    with pytest.raises(ValueError, match="feature names"):
+        imp.transform(frame.rename(columns={frame.columns[0]: "other"}))
+
+
+def test_all_missing_row_allowed_with_covariates(gtex_small):
+    X = gtex_small.X.drop(columns=["donor"]).copy()
+    imp = PMIImputer(covariates=gtex_small.covariate_spec, **FAST).fit(X)
+    X.iloc[0, :30] = np.nan
+    assert not np.isnan(imp.transform(X)).any()
+
+
+def test_early_stopping_attributes_and_convergence_warning(gtex_small):
+    X = _genes(gtex_small)
+    imp = PMIImputer(**{**FAST, "early_stopping": True, "max_iter": 50,
+                        "n_iter_no_change": 2, "tol": 0.5})
+    imp.fit(X)
+    assert imp.n_iter_ == len(imp.loss_curve_) == len(imp.validation_scores_)
+    assert imp.n_iter_ < 50
+    assert imp.best_validation_score_ == max(imp.validation_scores_)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        PMIImputer(**{**FAST, "max_iter": 2, "tol": 0.0}).fit(X)
+    with pytest.raises(ValueError, match="early_stopping needs at least 2"):
+        PMIImputer(**{**FAST, "early_stopping": True}).fit(X.iloc[:8])
+
+
+def test_verbose_prints_progress(gtex_small, capsys):
+    PMIImputer(**{**FAST, "verbose": 1}).fit(_genes(gtex_small))
+    out = capsys.readouterr().out
+    assert "[PMIImputer] epoch    1" in out
+    PMIImputer(**FAST).fit(_genes(gtex_small))
+    assert capsys.readouterr().out == ""
+
+
+def test_device_errors():
+    X = np.random.RandomState(0).normal(size=(20, 4))
+    with pytest.raises(ValueError, match="device must be"):
+        PMIImputer(**{**FAST, "device": "tpu"}).fit(X)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            PMIImputer(**{**FAST, "device": "cuda"}).fit(X)
+
+
+def test_fit_on_device(device, gtex_small):
+    imp = PMIImputer(**{**FAST, "device": device}).fit(_genes(gtex_small))
+    assert all(p.device.type == "cpu" for p in imp.module_.parameters())
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [({"pseudo_mask_range": (0.8, 0.2)}, "pseudo_mask_range"),
+     ({"hidden_layer_sizes": 0}, "hidden_layer_sizes"),
+     ({"batch_size": 1}, "batch_size")],
+)
+def test_parameter_errors(params, match, gtex_small):
+    with pytest.raises(ValueError, match=match):
+        PMIImputer(**{**FAST, **params}).fit(_genes(gtex_small))
+
+
+def test_pipeline_and_grid_search(gtex_small):
+    X = _genes(gtex_small)
+    pipe = Pipeline([("impute", PMIImputer(**FAST)), ("pca", PCA(3))])
+    assert pipe.fit_transform(X).shape == (X.shape[0], 3)
+    search = GridSearchCV(
+        PMIImputer(**FAST),
+        {"hidden_layer_sizes": [(8,), (16,)]},
+        scoring=make_imputation_scorer(missing_rate=0.3),
+        cv=2,
+    ).fit(X)
+    assert set(search.cv_results_["param_hidden_layer_sizes"]) == {(8,), (16,)}
+    assert np.isfinite(search.best_score_)
+    search = GridSearchCV(
+        pipe, {"impute__dropout": [0.0, 0.2]}, scoring=make_imputation_scorer(), cv=2
+    ).fit(X)
+    assert np.isfinite(search.best_score_)
+
+
+# --------------------------------------------------------------------- GAIN
+def test_gain_mse_builds_no_discriminator(gtex_small):
+    X = _genes(gtex_small)
+    assert GAINImputer(**FAST, adversarial_weight=0).fit(X).discriminator_ is None
+    assert GAINImputer(**FAST).fit(X).discriminator_ is not None
+
+
+def test_gain_sample_imputations(gtex_small):
+    X = _genes(gtex_small).to_numpy()
+    imp = GAINImputer(**FAST).fit(X)
+    draws = imp.sample_imputations(X, n_imputations=3, random_state=0)
+    observed = ~np.isnan(X)
+    assert draws.shape == (3, *X.shape)
+    assert all(np.array_equal(d[observed], X[observed]) for d in draws)
+    assert not np.array_equal(draws[0], draws[1])
+    again = imp.sample_imputations(X, n_imputations=3, random_state=0)
+    assert np.array_equal(draws, again)
+    assert np.array_equal(imp.transform(X), imp.transform(X))
+    with pytest.raises(ValueError, match="n_imputations"):
+        imp.sample_imputations(X, n_imputations=0)
+
+
+def test_gain_hint_range_error(gtex_small):
+    with pytest.raises(ValueError, match="hint_range"):
+        GAINImputer(**FAST, hint_range=(0.9, 0.1)).fit(_genes(gtex_small))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PMIImputer(hidden_layer_sizes=(64,), device="cpu", random_state=0),
+        lambda: GAINImputer(hidden_layer_sizes=(64,), device="cpu", random_state=0),
+        lambda: GAINImputer(hidden_layer_sizes=(64,), adversarial_weight=0,
+                            device="cpu", random_state=0),
+    ],
+    ids=["PMI", "GAIN", "GAIN-MSE"],
+)
+def test_deep_imputers_beat_column_means(make, gtex_small):
+    """In-place, 30% MCAR: per-gene R2 above the column mean (which scores ~0)."""
+    X = gtex_small.X.drop(columns="donor")
+    truth = gtex_small.expression.to_numpy()
+    imp = make().set_params(covariates=gtex_small.covariate_spec)
+    r2 = masked_r2_score(truth, imp.fit_transform(X), gtex_small.mask)
+    mean_r2 = masked_r2_score(
+        truth, SimpleImputer().fit_transform(X.iloc[:, :30]), gtex_small.mask
+    )
+    assert r2 > mean_r2 + 0.2
+
+
+def test_clone_keeps_params():
+    imp = PMIImputer(hidden_layer_sizes=(4, 4), pseudo_mask_range=(0.1, 0.9))
+    assert clone(imp).get_params() == imp.get_params()
