@@ -164,8 +164,8 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
                     if unseen.size:
                         warnings.warn(
                             f"Covariate {name!r} has categories unseen in fit "
-                            f"({sorted(set(unseen.tolist()))[:5]}); they use the "
-                            "reserved unknown embedding.",
+                            f"({sorted(set(unseen.tolist()))[:5]}); they are treated "
+                            "as unknown.",
                             UserWarning,
                         )
                     codes.append(code)

@@ -1,6 +1,7 @@
 """scikit-learn's estimator checks over every estimator of the package."""
 
 import pytest
+from sklearn.impute import KNNImputer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skimpute_gtex.utils import all_estimators
@@ -11,6 +12,8 @@ INIT_PARAMS = {
                        early_stopping=False, device="cpu", random_state=0),
     "GAINImputer": dict(hidden_layer_sizes=(8,), max_iter=2, batch_size=8,
                         early_stopping=False, device="cpu", random_state=0),
+    "MissForestImputer": dict(n_estimators=5, max_iter=2, random_state=0),
+    "CovariateImputer": dict(estimator=KNNImputer()),
 }
 
 # check name -> reason, per estimator; empty means every check must pass

@@ -6,6 +6,7 @@ helpers moves, this is the single place to adapt.
 
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import (
+    HasMethods,
     Interval,
     Options,
     StrOptions,
@@ -16,6 +17,7 @@ from sklearn.utils.validation import _check_feature_names_in
 __all__ = [
     "_fit_context",
     "_check_feature_names_in",
+    "HasMethods",
     "Interval",
     "Options",
     "StrOptions",
