@@ -243,6 +243,7 @@ class _BaseTorchImputer(_BaseImputer):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -250,6 +251,7 @@ class _BaseTorchImputer(_BaseImputer):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "clip": ["boolean"],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -269,7 +271,7 @@ class _BaseTorchImputer(_BaseImputer):
 
     @abstractmethod
     def _make_step(self, data):
-        """Return ``(modules, step)`` for the training loop."""
+        """Return ``(modules, step, optimizers)`` for the training loop."""
 
     @abstractmethod
     def _predict(self, x, mask, numeric, codes):
@@ -354,6 +356,10 @@ class _BaseTorchImputer(_BaseImputer):
             std = np.nanstd(genes, axis=0)
         self.mean_ = np.where(self._valid_mask, mean, 0.0)
         self.scale_ = np.where(self._valid_mask & (std > 0), std, 1.0)
+        self._clip_low = np.where(self._valid_mask, np.nanmin(
+            np.where(mask, genes, np.inf), axis=0), -np.inf)
+        self._clip_high = np.where(self._valid_mask, np.nanmax(
+            np.where(mask, genes, -np.inf), axis=0), np.inf)
 
         rng = check_random_state(self.random_state)
         seed = draw_seed(rng)
@@ -377,7 +383,7 @@ class _BaseTorchImputer(_BaseImputer):
         with seeded(seed, device):
             data = _Data(x_std[rows], mask[rows], numeric[rows], codes[rows], device)
             self._build(n_genes, numeric.shape[1], vocab_sizes)
-            modules, step = self._make_step(data)
+            modules, step, optimizers = self._make_step(data)
             for m in modules.values():
                 m.to(device)
             score = None
@@ -393,7 +399,8 @@ class _BaseTorchImputer(_BaseImputer):
                 f"training on {len(rows)} samples x {n_genes} genes, "
                 f"device={device}")
             history = train(
-                self, modules=modules, step=step, validation_score=score,
+                self, modules=modules, step=step, optimizers=optimizers,
+                validation_score=score,
                 n_rows=len(rows), device=device,
             )
             for m in modules.values():
@@ -437,7 +444,10 @@ class _BaseTorchImputer(_BaseImputer):
                 )
                 out = self._predict(*tensors) if draw is None else draw(*tensors)
                 pred[sl] = out.numpy()
-        return self._assemble(X, genes, mask, pred * self.scale_ + self.mean_)
+        imputed = pred * self.scale_ + self.mean_
+        if self.clip:
+            imputed = np.clip(imputed, self._clip_low, self._clip_high)
+        return self._assemble(X, genes, mask, imputed)
 
     def transform(self, X):
         """Impute the missing gene values of X.

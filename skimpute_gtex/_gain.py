@@ -63,6 +63,11 @@ class GAINImputer(_BaseTorchImputer):
         Weight of the adversarial term; ``0`` gives GAIN-MSE.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` means ``min(128, n_samples)``.
+    learning_rate : {"constant", "adaptive"}, default="adaptive"
+        ``"adaptive"``: when the monitored score has not improved for
+        ``n_iter_no_change`` epochs, the best weights are restored and the
+        learning rate divided by 10, up to twice; training stops at the third
+        plateau. ``"constant"`` stops at the first plateau.
     learning_rate_init : float, default=1e-3
         Adam's learning rate (both networks).
     weight_decay : float, default=0.0
@@ -79,6 +84,11 @@ class GAINImputer(_BaseTorchImputer):
         Fraction of the rows held out for early stopping.
     n_iter_no_change : int, default=10
         Patience, in epochs.
+    clip : bool, default=True
+        Clip imputed values to each gene's range of observed training values.
+        Expression is bounded (counts and TPM are non-negative), and for genes
+        that are nearly constant, mostly zero say, clipping stops small
+        overshoots from dominating their error.
     keep_empty_features : bool, default=False
         Keep genes with no observed value in fit (filled with 0).
     device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
@@ -171,6 +181,7 @@ class GAINImputer(_BaseTorchImputer):
         alpha=10.0,
         adversarial_weight=1.0,
         batch_size="auto",
+        learning_rate="adaptive",
         learning_rate_init=1e-3,
         weight_decay=0.0,
         max_iter=300,
@@ -178,6 +189,7 @@ class GAINImputer(_BaseTorchImputer):
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        clip=True,
         keep_empty_features=False,
         device="auto",
         random_state=None,
@@ -193,6 +205,7 @@ class GAINImputer(_BaseTorchImputer):
         self.alpha = alpha
         self.adversarial_weight = adversarial_weight
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.weight_decay = weight_decay
         self.max_iter = max_iter
@@ -200,6 +213,7 @@ class GAINImputer(_BaseTorchImputer):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.clip = clip
         self.keep_empty_features = keep_empty_features
         self.device = device
         self.random_state = random_state
@@ -299,7 +313,7 @@ class GAINImputer(_BaseTorchImputer):
         modules = {"generator_": G}
         if D is not None:
             modules["discriminator_"] = D
-        return modules, step
+        return modules, step, [o for o in (opt_g, opt_d) if o is not None]
 
     def sample_imputations(self, X, n_imputations=5, *, random_state=None):
         """Draw several stochastic imputations for multiple imputation.

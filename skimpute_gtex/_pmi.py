@@ -50,6 +50,11 @@ class PMIImputer(_BaseTorchImputer):
         drawn from ``U(low, high)``; both ends are used.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` means ``min(128, n_samples)``.
+    learning_rate : {"constant", "adaptive"}, default="adaptive"
+        ``"adaptive"``: when the monitored score has not improved for
+        ``n_iter_no_change`` epochs, the best weights are restored and the
+        learning rate divided by 10, up to twice; training stops at the third
+        plateau. ``"constant"`` stops at the first plateau.
     learning_rate_init : float, default=1e-3
         Adam's learning rate.
     weight_decay : float, default=0.0
@@ -68,6 +73,11 @@ class PMIImputer(_BaseTorchImputer):
         Fraction of the rows held out for early stopping.
     n_iter_no_change : int, default=10
         Patience, in epochs.
+    clip : bool, default=True
+        Clip imputed values to each gene's range of observed training values.
+        Expression is bounded (counts and TPM are non-negative), and for genes
+        that are nearly constant, mostly zero say, clipping stops small
+        overshoots from dominating their error.
     keep_empty_features : bool, default=False
         Keep genes with no observed value in fit in the output (filled with 0,
         as :class:`~sklearn.impute.SimpleImputer` does); otherwise drop them.
@@ -153,6 +163,7 @@ class PMIImputer(_BaseTorchImputer):
         batch_norm=True,
         pseudo_mask_range=(0.2, 0.8),
         batch_size="auto",
+        learning_rate="adaptive",
         learning_rate_init=1e-3,
         weight_decay=0.0,
         max_iter=300,
@@ -160,6 +171,7 @@ class PMIImputer(_BaseTorchImputer):
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        clip=True,
         keep_empty_features=False,
         device="auto",
         random_state=None,
@@ -172,6 +184,7 @@ class PMIImputer(_BaseTorchImputer):
         self.batch_norm = batch_norm
         self.pseudo_mask_range = pseudo_mask_range
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.weight_decay = weight_decay
         self.max_iter = max_iter
@@ -179,6 +192,7 @@ class PMIImputer(_BaseTorchImputer):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.clip = clip
         self.keep_empty_features = keep_empty_features
         self.device = device
         self.random_state = random_state
@@ -233,4 +247,4 @@ class PMIImputer(_BaseTorchImputer):
             optimizer.step()
             return loss.detach()
 
-        return {"module_": net}, step
+        return {"module_": net}, step, [optimizer]

@@ -313,3 +313,12 @@ def test_deep_imputers_beat_column_means(make, gtex_small):
 def test_clone_keeps_params():
     imp = PMIImputer(hidden_layer_sizes=(4, 4), pseudo_mask_range=(0.1, 0.9))
     assert clone(imp).get_params() == imp.get_params()
+
+
+@pytest.mark.parametrize("n_rows, batch_size", [(9, 8), (17, 8), (16, 8), (3, 2), (5, 64)])
+def test_batches_cover_rows_without_singletons(n_rows, batch_size):
+    from skimpute_gtex._torch._training import batches
+
+    chunks = batches(n_rows, batch_size, torch.device("cpu"))
+    assert sorted(torch.cat(chunks).tolist()) == list(range(n_rows))
+    assert all(c.numel() > 1 for c in chunks)

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+_MAX_DECAYS = 2  # adaptive learning rate: plateaus before stopping
+
 
 def log(estimator, verbose, message):
     """The one place that prints progress (behind ``verbose``)."""
@@ -41,7 +43,8 @@ def batches(n_rows, batch_size, device):
     perm = torch.randperm(n_rows, device=device)
     chunks = list(torch.split(perm, batch_size))
     if len(chunks) > 1 and chunks[-1].numel() == 1:
-        chunks[-2] = torch.cat([chunks[-2], chunks.pop()])
+        last = chunks.pop()
+        chunks[-1] = torch.cat([chunks[-1], last])
     return chunks
 
 
@@ -57,6 +60,7 @@ def train(
     *,
     modules,
     step,
+    optimizers,
     validation_score,
     n_rows,
     device,
@@ -74,6 +78,9 @@ def train(
     step : callable
         ``step(idx) -> loss`` does one optimisation step on the rows ``idx``
         and returns the detached batch loss (a 0-d tensor).
+    optimizers : list of torch.optim.Optimizer
+        Their learning rate is divided by 10 at a plateau when
+        ``estimator.learning_rate == "adaptive"``.
     validation_score : callable or None
         Returns the validation score (greater is better) in eval mode.
     n_rows : int
@@ -90,6 +97,7 @@ def train(
     best_score = -np.inf
     best_state = None
     no_improvement = 0
+    n_decays = 0
     for epoch in range(est.max_iter):
         t0 = time.perf_counter()
         for m in modules.values():
@@ -131,6 +139,18 @@ def train(
             if validation_score is not None:
                 best_state = _cpu_state(modules)
         if no_improvement >= est.n_iter_no_change:
+            if est.learning_rate == "adaptive" and n_decays < _MAX_DECAYS:
+                # plateau: go back to the best weights and take smaller steps
+                n_decays += 1
+                no_improvement = 0
+                if best_state is not None:
+                    for name, m in modules.items():
+                        m.load_state_dict(best_state[name])
+                for opt in optimizers:
+                    for group in opt.param_groups:
+                        group["lr"] = group["lr"] / 10.0
+                log(est, est.verbose, "plateau: learning rate divided by 10")
+                continue
             history.converged = True
             log(
                 est,

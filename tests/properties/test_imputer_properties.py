@@ -1,0 +1,90 @@
+"""Hypothesis properties of the imputers: what holds for any input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from skimpute_gtex import GAINImputer, PMIImputer
+from skimpute_gtex.baselines import TissueMedianImputer
+
+FAST = dict(hidden_layer_sizes=(8,), max_iter=2, batch_size=8,
+            early_stopping=False, device="cpu", random_state=0)
+IMPUTERS = [
+    lambda **kw: PMIImputer(**FAST, **kw),
+    lambda **kw: GAINImputer(**FAST, **kw),
+    lambda **kw: TissueMedianImputer(**kw),
+]
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)
+SETTINGS = settings(
+    max_examples=8, suppress_health_check=[HealthCheck.too_slow], deadline=None
+)
+
+
+@st.composite
+def incomplete_matrices(draw):
+    """Float matrices with NaN where every row and column keeps a value."""
+    n = draw(st.integers(4, 12))
+    p = draw(st.integers(1, 6))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    values = draw(arrays(dtype, (n, p), elements=st.floats(
+        -1e3, 1e3, allow_nan=False, width=32)))
+    missing = draw(arrays(bool, (n, p)))
+    missing[:, 0] &= np.arange(n) % 2 == 0  # every row keeps a value...
+    missing[np.arange(n) % 2 == 0, 0] = False
+    missing[1, :] = False  # ...and so does every column
+    values = values.copy()
+    values[missing] = np.nan
+    return values
+
+
+@pytest.mark.parametrize("make", IMPUTERS, ids=["PMI", "GAIN", "TissueMedian"])
+@SETTINGS
+@given(X=incomplete_matrices())
+def test_observed_kept_no_nan_shape_dtype(make, X):
+    before = X.copy()
+    out = make().fit_transform(X)
+    assert np.array_equal(X, before, equal_nan=True)  # input untouched
+    observed = ~np.isnan(X)
+    assert out.shape == X.shape and out.dtype == X.dtype
+    assert np.array_equal(out[observed], X[observed])
+    assert not np.isnan(out).any()
+
+
+@pytest.mark.parametrize("make", IMPUTERS, ids=["PMI", "GAIN", "TissueMedian"])
+@SETTINGS
+@given(X=incomplete_matrices(), data=st.data())
+def test_feature_names_kept(make, X, data):
+    names = [f"gene_{j}" for j in range(X.shape[1])]
+    frame = pd.DataFrame(X, columns=names)
+    imp = make().set_output(transform="pandas")
+    out = imp.fit_transform(frame)
+    assert list(out.columns) == names
+    assert list(imp.get_feature_names_out()) == names
+
+
+@SETTINGS
+@given(X=incomplete_matrices(), seed=st.integers(0, 2**16))
+def test_covariate_spec_forms_resolve_alike(X, seed):
+    rng = np.random.RandomState(seed)
+    n, p = X.shape
+    frame = pd.DataFrame(X, columns=[f"g{j}" for j in range(p)])
+    frame.insert(int(rng.randint(p + 1)), "tissue", rng.choice(["a", "b"], n))
+    frame["age"] = rng.uniform(20, 70, n)
+    t = frame.columns.get_loc("tissue")
+    a = frame.columns.get_loc("age")
+    specs = [
+        [("t", "categorical", "tissue"), ("a", "numerical", ["age"])],
+        [("t", "categorical", [t]), ("a", "numerical", a)],
+        [("t", "categorical", frame.columns == "tissue"),
+         ("a", "numerical", slice(a, a + 1))],
+        [("t", "categorical", lambda df: ["tissue"]),
+         ("a", "numerical", lambda df: [a])],
+    ]
+    outs = [PMIImputer(covariates=s, **FAST).fit_transform(frame) for s in specs]
+    for out in outs[1:]:
+        assert np.array_equal(out, outs[0])
