@@ -259,7 +259,7 @@ class _BaseTorchImputer(_BaseImputer):
 
     # -------------------------------------------------------------- training
     def _batch_size(self, n_rows):
-        return min(128, n_rows) if self.batch_size == "auto" else self.batch_size
+        return min(64, n_rows) if self.batch_size == "auto" else self.batch_size
 
     def _hidden(self):
         sizes = self.hidden_layer_sizes

@@ -46,7 +46,7 @@ class GAINImputer(_BaseTorchImputer):
         Sample covariates, as in :class:`PMIImputer`.
     covariate_output : {"drop", "passthrough"}, default="drop"
         Whether the covariate columns are appended after the genes.
-    hidden_layer_sizes : int or tuple of int, default=(512,)
+    hidden_layer_sizes : int or tuple of int, default=(512, 512)
         Hidden blocks of both the generator and the discriminator.
     dropout : float, default=0.2
         Dropout probability after each hidden block.
@@ -59,10 +59,14 @@ class GAINImputer(_BaseTorchImputer):
         Range of the per-example hint rate ``p`` of ``b ~ Bernoulli(p)``.
     alpha : float, default=10.0
         Weight ``lambda`` of the reconstruction (MSE) term of the generator.
-    adversarial_weight : float, default=1.0
-        Weight of the adversarial term; ``0`` gives GAIN-MSE.
+    adversarial_weight : float, default=0.0
+        Weight of the adversarial term; ``0`` gives GAIN-MSE, a positive value
+        GAIN-GTEx (the paper used 1). The default is GAIN-MSE because it was
+        more accurate and about 4x faster in our measurements (GTEx TF467,
+        50% MCAR in-place: R² 0.734 against 0.721; see the benchmarks), as
+        the paper also recommends it for reproducibility.
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` means ``min(128, n_samples)``.
+        Mini-batch size; ``"auto"`` means ``min(64, n_samples)``.
     learning_rate : {"constant", "adaptive"}, default="adaptive"
         ``"adaptive"``: when the monitored score has not improved for
         ``n_iter_no_change`` epochs, the best weights are restored and the
@@ -173,13 +177,13 @@ class GAINImputer(_BaseTorchImputer):
         *,
         covariates=None,
         covariate_output="drop",
-        hidden_layer_sizes=(512,),
+        hidden_layer_sizes=(512, 512),
         dropout=0.2,
         batch_norm=True,
         pseudo_mask_range=(0.2, 0.8),
         hint_range=(0.5, 0.5),
         alpha=10.0,
-        adversarial_weight=1.0,
+        adversarial_weight=0.0,
         batch_size="auto",
         learning_rate="adaptive",
         learning_rate_init=1e-3,

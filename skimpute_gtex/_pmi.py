@@ -39,7 +39,7 @@ class PMIImputer(_BaseTorchImputer):
     covariate_output : {"drop", "passthrough"}, default="drop"
         Whether the covariate columns are appended, unchanged, after the genes
         in the output of ``transform``.
-    hidden_layer_sizes : int or tuple of int, default=(512,)
+    hidden_layer_sizes : int or tuple of int, default=(512, 512)
         Width of each hidden block Linear -> BatchNorm -> ReLU -> Dropout.
     dropout : float, default=0.2
         Dropout probability after each hidden block.
@@ -49,7 +49,7 @@ class PMIImputer(_BaseTorchImputer):
         Per example, the probability that an observed entry stays visible is
         drawn from ``U(low, high)``; both ends are used.
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` means ``min(128, n_samples)``.
+        Mini-batch size; ``"auto"`` means ``min(64, n_samples)``.
     learning_rate : {"constant", "adaptive"}, default="adaptive"
         ``"adaptive"``: when the monitored score has not improved for
         ``n_iter_no_change`` epochs, the best weights are restored and the
@@ -158,7 +158,7 @@ class PMIImputer(_BaseTorchImputer):
         *,
         covariates=None,
         covariate_output="drop",
-        hidden_layer_sizes=(512,),
+        hidden_layer_sizes=(512, 512),
         dropout=0.2,
         batch_norm=True,
         pseudo_mask_range=(0.2, 0.8),

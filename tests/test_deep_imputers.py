@@ -264,12 +264,13 @@ def test_pipeline_and_grid_search(gtex_small):
 def test_gain_mse_builds_no_discriminator(gtex_small):
     X = _genes(gtex_small)
     assert GAINImputer(**FAST, adversarial_weight=0).fit(X).discriminator_ is None
-    assert GAINImputer(**FAST).fit(X).discriminator_ is not None
+    assert GAINImputer(**FAST).fit(X).discriminator_ is None  # the default
+    assert GAINImputer(**FAST, adversarial_weight=1).fit(X).discriminator_ is not None
 
 
 def test_gain_sample_imputations(gtex_small):
     X = _genes(gtex_small).to_numpy()
-    imp = GAINImputer(**FAST).fit(X)
+    imp = GAINImputer(**FAST, adversarial_weight=1.0).fit(X)
     draws = imp.sample_imputations(X, n_imputations=3, random_state=0)
     observed = ~np.isnan(X)
     assert draws.shape == (3, *X.shape)
@@ -292,7 +293,8 @@ def test_gain_hint_range_error(gtex_small):
     "make",
     [
         lambda: PMIImputer(hidden_layer_sizes=(64,), device="cpu", random_state=0),
-        lambda: GAINImputer(hidden_layer_sizes=(64,), device="cpu", random_state=0),
+        lambda: GAINImputer(hidden_layer_sizes=(64,), adversarial_weight=1,
+                            device="cpu", random_state=0),
         lambda: GAINImputer(hidden_layer_sizes=(64,), adversarial_weight=0,
                             device="cpu", random_state=0),
     ],
