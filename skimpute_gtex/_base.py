@@ -259,7 +259,10 @@ class _BaseTorchImputer(_BaseImputer):
 
     # -------------------------------------------------------------- training
     def _batch_size(self, n_rows):
-        return min(64, n_rows) if self.batch_size == "auto" else self.batch_size
+        if self.batch_size != "auto":
+            return self.batch_size
+        # 64 rows for small data; larger batches keep big data throughput-bound
+        return int(min(n_rows, np.clip(n_rows // 64, 64, 256)))
 
     def _hidden(self):
         sizes = self.hidden_layer_sizes

@@ -66,7 +66,10 @@ class GAINImputer(_BaseTorchImputer):
         50% MCAR in-place: R² 0.734 against 0.721; see the benchmarks), as
         the paper also recommends it for reproducibility.
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` means ``min(64, n_samples)``.
+        Mini-batch size; ``"auto"`` means ``n_samples // 64``
+        clipped to [64, 256] (and at most ``n_samples``): small data gets
+        many steps per epoch, large data batches that keep the matrix
+        products efficient.
     learning_rate : {"constant", "adaptive"}, default="adaptive"
         ``"adaptive"``: when the monitored score has not improved for
         ``n_iter_no_change`` epochs, the best weights are restored and the
@@ -130,7 +133,7 @@ class GAINImputer(_BaseTorchImputer):
         Best validation R².
     n_features_in_ : int
         Number of columns seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen in fit, when X has string column names.
 
     See Also

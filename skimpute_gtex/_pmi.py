@@ -49,7 +49,10 @@ class PMIImputer(_BaseTorchImputer):
         Per example, the probability that an observed entry stays visible is
         drawn from ``U(low, high)``; both ends are used.
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` means ``min(64, n_samples)``.
+        Mini-batch size; ``"auto"`` means ``n_samples // 64``
+        clipped to [64, 256] (and at most ``n_samples``): small data gets
+        many steps per epoch, large data batches that keep the matrix
+        products efficient.
     learning_rate : {"constant", "adaptive"}, default="adaptive"
         ``"adaptive"``: when the monitored score has not improved for
         ``n_iter_no_change`` epochs, the best weights are restored and the
@@ -119,7 +122,7 @@ class PMIImputer(_BaseTorchImputer):
         Best validation R²; its weights are the ones kept.
     n_features_in_ : int
         Number of columns seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen in fit, when X has string column names.
 
     See Also

@@ -62,7 +62,7 @@ class TissueMedianImputer(_BaseImputer):
         when ``covariates`` is given).
     n_features_in_ : int
         Number of columns seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen in fit, when X has string column names.
 
     See Also

@@ -115,7 +115,7 @@ class MissForestImputer(_BaseImputer):
         when ``covariates`` is given).
     n_features_in_ : int
         Number of columns seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen in fit, when X has string column names.
 
     See Also

@@ -326,6 +326,7 @@ def read_gct(path, *, genes=None, samples=None, dtype="float64"):
         gene_symbols : ndarray of str of shape (n_genes,)
             The Description column of the kept rows.
         sample_ids : ndarray of str of shape (n_samples,)
+            The ids of the kept samples (columns of the file).
 
     Raises
     ------
@@ -591,8 +592,11 @@ def load_gtex(
             A ``covariates=`` spec for the imputers: ``tissue`` and ``sex``
             categorical, ``age`` numerical (those available).
         gene_ids : ndarray of str of shape (n_genes,)
+            Ensembl ids of the genes (the Name column of the GCT).
         gene_symbols : ndarray of str of shape (n_genes,)
+            Gene symbols (the Description column of the GCT).
         sample_ids : ndarray of str of shape (n_samples,)
+            ``SAMPID`` of each sample.
 
     Raises
     ------

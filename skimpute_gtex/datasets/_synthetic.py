@@ -93,6 +93,7 @@ def make_gtex_like(
             ``tissue``, ``donor``, ``sex`` (``"male"``/``"female"``) and
             ``age`` (years, float).
         gene_names : ndarray of str of shape (n_genes,)
+            Names of the gene columns.
         covariate_spec : list of tuple
             A ``covariates=`` spec for the imputers: tissue and sex as
             categorical, age as numerical.
