@@ -160,7 +160,9 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
                 for j in range(block.shape[1]):
                     if reset:
                         self.categories_.append(np.unique(as_categories(block[:, j])))
-                    code, unseen = encode_categorical(block[:, j], self.categories_[k_cat])
+                    code, unseen = encode_categorical(
+                        block[:, j], self.categories_[k_cat]
+                    )
                     if unseen.size:
                         warnings.warn(
                             f"Covariate {name!r} has categories unseen in fit "
@@ -242,7 +244,10 @@ class _BaseTorchImputer(_BaseImputer):
         ],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 2, None, closed="left"),
+        ],
         "learning_rate": [StrOptions({"constant", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],

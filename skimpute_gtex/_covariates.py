@@ -8,8 +8,6 @@ callable ``X -> any of those`` such as
 :func:`~sklearn.compose.make_column_selector`.
 """
 
-from numbers import Integral
-
 import numpy as np
 
 KINDS = ("categorical", "numerical")
@@ -43,7 +41,10 @@ def resolve_columns(X, columns, n_features, name):
         position = {n: i for i, n in enumerate(names)}
         if isinstance(columns, slice):
             start = 0 if columns.start is None else position.get(columns.start)
-            stop = n_features - 1 if columns.stop is None else position.get(columns.stop)
+            stop = (
+                n_features - 1 if columns.stop is None
+                else position.get(columns.stop)
+            )
             if start is None or stop is None:
                 raise ValueError(
                     f"Covariate {name!r}: slice {columns!r} names a column not in X."
@@ -148,7 +149,3 @@ def encode_categorical(column, categories):
     pos = np.clip(pos, 0, len(categories) - 1)
     known = categories[pos] == values
     return np.where(known, pos + 1, 0), values[~known]
-
-
-def is_integral(value):
-    return isinstance(value, Integral) and not isinstance(value, bool)

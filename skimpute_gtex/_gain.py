@@ -264,7 +264,8 @@ class GAINImputer(_BaseTorchImputer):
         return [self.generator_]
 
     def _generate(self, x, visible, numeric, codes, z):
-        return self.generator_((x * visible + z * (1 - visible), visible), numeric, codes)
+        x_in = x * visible + z * (1 - visible)
+        return self.generator_((x_in, visible), numeric, codes)
 
     def _predict(self, x, mask, numeric, codes):
         return self._generate(x, mask, numeric, codes, torch.zeros_like(x))

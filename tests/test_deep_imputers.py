@@ -317,7 +317,9 @@ def test_clone_keeps_params():
     assert clone(imp).get_params() == imp.get_params()
 
 
-@pytest.mark.parametrize("n_rows, batch_size", [(9, 8), (17, 8), (16, 8), (3, 2), (5, 64)])
+@pytest.mark.parametrize(
+    "n_rows, batch_size", [(9, 8), (17, 8), (16, 8), (3, 2), (5, 64)]
+)
 def test_batches_cover_rows_without_singletons(n_rows, batch_size):
     from skimpute_gtex._torch._training import batches
 

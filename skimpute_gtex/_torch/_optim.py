@@ -11,7 +11,10 @@ def make_optimizer(estimator, params, device):
     torch falls back to the multi-tensor (``foreach``) implementation.
     """
     cls = torch.optim.AdamW if estimator.weight_decay > 0 else torch.optim.Adam
-    kwargs = {"lr": estimator.learning_rate_init, "weight_decay": estimator.weight_decay}
+    kwargs = {
+        "lr": estimator.learning_rate_init,
+        "weight_decay": estimator.weight_decay,
+    }
     try:
         return cls(params, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):

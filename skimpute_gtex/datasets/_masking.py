@@ -89,8 +89,10 @@ def simulate_missing(
     >>> from skimpute_gtex.datasets import simulate_missing
     >>> X = np.arange(20.0).reshape(10, 2)
     >>> X_missing, mask = simulate_missing(X, 0.5, random_state=0)
-    >>> bool(np.isnan(X_missing[mask]).all()), bool((X_missing[~mask] == X[~mask]).all())
-    (True, True)
+    >>> bool(np.isnan(X_missing[mask]).all())
+    True
+    >>> bool((X_missing[~mask] == X[~mask]).all())
+    True
     """
     X = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan", copy=True)
     rng = check_random_state(random_state)
