@@ -2,6 +2,7 @@
 
 import warnings
 from abc import abstractmethod
+from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,7 +17,13 @@ from ._covariates import (
     resolve_spec,
     take_columns,
 )
-from ._torch._device import as_tensor, draw_seed, resolve_device, seeded
+from ._torch._device import (
+    as_tensor,
+    draw_seed,
+    resolve_device,
+    seeded,
+    thread_limit,
+)
 from ._torch._training import log, train
 from .utils._compat import Interval, StrOptions, _check_feature_names_in
 
@@ -328,24 +335,6 @@ class _BaseTorchImputer(_BaseImputer):
             )
         return float(low), float(high)
 
-    def fit(self, X, y=None):
-        """Fit the imputer on X (observed entries only) and its covariates.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Expression with NaN for missing entries, plus the covariate
-            columns named in ``covariates``.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The fitted imputer.
-        """
-        return self._fit(X)
-
     def _fit(self, X):
         self._mask_range()
         genes, numeric, codes = self._validate_input(X, reset=True)
@@ -388,7 +377,14 @@ class _BaseTorchImputer(_BaseImputer):
             validation, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         vocab_sizes = [len(c) for c in self.categories_] if codes.shape[1] else []
 
-        with seeded(seed, device):
+        widths = [2 * n_genes, *self._hidden(), n_genes]
+        step_flops = self._batch_size(len(rows)) * sum(
+            a * b for a, b in zip(widths[:-1], widths[1:])
+        )
+        cpu_threads = (
+            thread_limit(step_flops) if device.type == "cpu" else nullcontext()
+        )
+        with seeded(seed, device), cpu_threads:
             data = _Data(x_std[rows], mask[rows], numeric[rows], codes[rows], device)
             self._build(n_genes, numeric.shape[1], vocab_sizes)
             modules, step, optimizers = self._make_step(data)
@@ -441,7 +437,9 @@ class _BaseTorchImputer(_BaseImputer):
         modules = self._modules()
         for m in modules:
             m.eval()
-        with torch.no_grad():
+        widths = [2 * self.n_genes_, *self._hidden(), self.n_genes_]
+        row_flops = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        with torch.no_grad(), thread_limit(row_flops * min(len(genes), 64)):
             for start in range(0, genes.shape[0], _PREDICT_CHUNK):
                 sl = slice(start, start + _PREDICT_CHUNK)
                 tensors = (

@@ -58,8 +58,10 @@ def test_random_state_decides_the_run(cls, gtex_small):
     X = _genes(gtex_small)
     torch.manual_seed(123)
     state = torch.get_rng_state()
+    threads = torch.get_num_threads()
     a = cls(**FAST).fit_transform(X)
     assert torch.equal(torch.get_rng_state(), state), "global torch RNG touched"
+    assert torch.get_num_threads() == threads, "torch thread setting not restored"
     b = cls(**FAST).fit_transform(X)
     c = cls(**{**FAST, "random_state": 1}).fit_transform(X)
     assert np.array_equal(a, b)

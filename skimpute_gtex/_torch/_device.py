@@ -56,6 +56,25 @@ def seeded(seed, device):
         yield
 
 
+# Below this many multiply-adds per training step, extra threads cost more in
+# synchronisation than they save (and collapse when cores are shared).
+SMALL_STEP_FLOPS = 2e8
+
+
+@contextmanager
+def thread_limit(step_flops):
+    """Use one intra-op thread for small steps, restoring the setting after."""
+    previous = torch.get_num_threads()
+    small = step_flops < SMALL_STEP_FLOPS and previous > 1
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(previous)
+
+
 def draw_seed(random_state):
     """Draw one integer seed from a :class:`numpy.random.RandomState`."""
     return int(random_state.randint(np.iinfo(np.int32).max))
