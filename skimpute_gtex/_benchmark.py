@@ -1006,7 +1006,11 @@ def extra_speed(args, data_dir=None, log=print, sizes_knn=(500, 1000, 2000),
     knn_full = float(np.exp(intercept) * n_full**slope)
     result.update(knn_exponent=float(slope), knn_full_extrapolated_s=knn_full)
 
-    hidden = (512,)
+    hidden = PMIImputer().hidden_layer_sizes  # the defaults, as users run them
+    # the batch size "auto" picks at full scale, so throughput is measured on
+    # the matrix shapes the full fit uses
+    batch = PMIImputer()._batch_size(n_full)
+    result["pmi_batch_size"] = batch
     with warnings.catch_warnings():  # warm-up: torch kernels, allocator
         warnings.simplefilter("ignore")
         PMIImputer(covariates=spec, hidden_layer_sizes=hidden, max_iter=1,
@@ -1015,7 +1019,8 @@ def extra_speed(args, data_dir=None, log=print, sizes_knn=(500, 1000, 2000),
     for n in sizes_pmi:
         frame = subset(n)
         est = PMIImputer(covariates=spec, hidden_layer_sizes=hidden, max_iter=epochs,
-                         early_stopping=False, device=args.device, random_state=0)
+                         batch_size=batch, early_stopping=False,
+                         device=args.device, random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
@@ -1050,7 +1055,7 @@ def extra_speed(args, data_dir=None, log=print, sizes_knn=(500, 1000, 2000),
         + ", ".join(f"{r['n']:,} rows {r['time_s']:.1f} s" for r in result["knn"])
         + f"; log-log slope {slope:.2f}; **extrapolated** to {n_full:,} rows: "
           f"{knn_full / 3600:.1f} h.",
-        f"PMIImputer (512 hidden), {epochs} epochs measured on "
+        f"PMIImputer (hidden {hidden}, batch {batch}), {epochs} epochs measured on "
         + ", ".join(f"{r['n']:,} rows ({r['fit_s']:.1f} s fit, "
                     f"{r['transform_s']:.1f} s transform)" for r in result["pmi"])
         + f"; **extrapolated** (linear in rows) to {n_full:,} rows: "
