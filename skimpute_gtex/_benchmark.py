@@ -75,7 +75,10 @@ def _pmi(spec, random_state):
 
 
 def _gain(spec, random_state):
-    return GAINImputer(covariates=spec, random_state=random_state)
+    # GAIN-GTEx: the adversarial variant (GAINImputer's default is GAIN-MSE)
+    return GAINImputer(
+        covariates=spec, adversarial_weight=1.0, random_state=random_state
+    )
 
 
 def _gain_mse(spec, random_state):
