@@ -61,10 +61,11 @@ class GAINImputer(_BaseTorchImputer):
         Weight ``lambda`` of the reconstruction (MSE) term of the generator.
     adversarial_weight : float, default=0.0
         Weight of the adversarial term; ``0`` gives GAIN-MSE, a positive value
-        GAIN-GTEx (the paper used 1). The default is GAIN-MSE because it was
-        more accurate and about 4x faster in our measurements (GTEx TF467,
-        50% MCAR in-place: R² 0.734 against 0.721; see the benchmarks), as
-        the paper also recommends it for reproducibility.
+        GAIN-GTEx (the paper used 1). The default is GAIN-MSE: in our
+        benchmarks the two are within the seed-to-seed spread (GTEx TF467,
+        50% MCAR in-place: R² 0.734 against 0.728) while the adversarial one
+        takes 2-3 times as long; the paper also recommends GAIN-MSE for
+        reproducibility.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` means ``n_samples // 64``
         clipped to [64, 256] (and at most ``n_samples``): small data gets
