@@ -276,6 +276,11 @@ class _BaseTorchImputer(_BaseImputer):
         # 64 rows for small data; larger batches keep big data throughput-bound
         return int(min(n_rows, np.clip(n_rows // 64, 64, 256)))
 
+    def _row_flops(self):
+        """Multiply-adds of one row through the network's linear layers."""
+        widths = [2 * self.n_genes_, *self._hidden(), self.n_genes_]
+        return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
     def _hidden(self):
         sizes = self.hidden_layer_sizes
         return [int(sizes)] if np.ndim(sizes) == 0 else [int(s) for s in sizes]
@@ -292,13 +297,13 @@ class _BaseTorchImputer(_BaseImputer):
     def _predict(self, x, mask, numeric, codes):
         """Standardized predictions for every gene of a batch (eval mode)."""
 
-    def _validation_score(self, data, rows, generator_seed):
+    def _validation_score(self, data, generator_seed):
         """R² of held-out observed entries hidden once with a fixed pseudo-mask.
 
         The score is ``1 - SSE / SS``, both summed over the hidden entries in
         standardized units (so 0 is as good as the training mean of each gene).
         """
-        x, mask, numeric, codes = data.rows(rows)
+        x, mask, numeric, codes = data.x, data.mask, data.numeric, data.codes
         g = torch.Generator(device="cpu").manual_seed(generator_seed)
         low, high = self._mask_range()
         p = low + (high - low) * torch.rand((x.shape[0], 1), generator=g)
@@ -377,10 +382,7 @@ class _BaseTorchImputer(_BaseImputer):
             validation, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         vocab_sizes = [len(c) for c in self.categories_] if codes.shape[1] else []
 
-        widths = [2 * n_genes, *self._hidden(), n_genes]
-        step_flops = self._batch_size(len(rows)) * sum(
-            a * b for a, b in zip(widths[:-1], widths[1:])
-        )
+        step_flops = self._batch_size(len(rows)) * self._row_flops()
         cpu_threads = (
             thread_limit(step_flops) if device.type == "cpu" else nullcontext()
         )
@@ -396,9 +398,7 @@ class _BaseTorchImputer(_BaseImputer):
                     x_std[validation], mask[validation], numeric[validation],
                     codes[validation], device,
                 )
-                score = self._validation_score(
-                    val_data, slice(None), draw_seed(rng)
-                )
+                score = self._validation_score(val_data, draw_seed(rng))
             log(self, self.verbose,
                 f"training on {len(rows)} samples x {n_genes} genes, "
                 f"device={device}")
@@ -437,8 +437,7 @@ class _BaseTorchImputer(_BaseImputer):
         modules = self._modules()
         for m in modules:
             m.eval()
-        widths = [2 * self.n_genes_, *self._hidden(), self.n_genes_]
-        row_flops = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        row_flops = self._row_flops()
         with torch.no_grad(), thread_limit(row_flops * min(len(genes), 64)):
             for start in range(0, genes.shape[0], _PREDICT_CHUNK):
                 sl = slice(start, start + _PREDICT_CHUNK)

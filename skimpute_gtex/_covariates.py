@@ -130,7 +130,7 @@ def resolve_spec(X, covariates, n_features):
 
 
 def take_columns(X, idx):
-    """Columns ``idx`` of a DataFrame or array-like, as an object-free ndarray."""
+    """Columns ``idx`` of X: a DataFrame for a DataFrame, else an ndarray."""
     if hasattr(X, "iloc"):
         return X.iloc[:, idx]
     return np.asarray(X)[:, idx] if np.ndim(X) == 2 else np.asarray(X)
