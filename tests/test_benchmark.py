@@ -142,3 +142,50 @@ def test_merge_regenerates_tables(tmp_path, capsys):
     assert len(json.loads((tmp_path / "all.json").read_text())["runs"]) == 2
     rst = (tmp_path / "t.rst").read_text()
     assert "0.500" in rst and "> budget" in rst
+
+
+def test_first_seed_continues_the_repeats(tiny):
+    records = bench.run_benchmark([tiny], methods=["Tissue median"],
+                                  scenarios=["inplace"], repeats=2, first_seed=3,
+                                  isolate=False)
+    assert [(r["repeat"], r["seed"]) for r in records] == [(3, 3), (4, 4)]
+    first = bench.run_benchmark([tiny], methods=["Tissue median"],
+                                scenarios=["inplace"], repeats=4, isolate=False)
+    # the same seed gives the same mask, whichever run it belongs to
+    assert records[0]["r2_mean"] == first[3]["r2_mean"]
+
+
+def _speed_args(tmp_path, *extra):
+    parser = bench.add_arguments(argparse.ArgumentParser())
+    return parser.parse_args(["--fast", "--time-budget", "120",
+                              "--output-dir", str(tmp_path), *extra])
+
+
+def test_speed_extra_measures_pmi_end_to_end(tmp_path, tiny):
+    logged = []
+    result, text = bench.extra_speed(
+        _speed_args(tmp_path), log=logged.append, sizes_knn=(30, 60), n_pmi=60,
+        epochs=(1, 2), dataset=tiny)
+    assert [r["n"] for r in result["knn"]] == [30, 60]
+    steady = result["pmi_steady"]
+    assert steady["epoch_s"] > 0 and steady["gflops"] > 0
+    assert set(steady["fit_s"]) == {"1", "2"}
+    full = result["pmi_full"]
+    assert full["status"] == "ok" and full["n_fit"] == len(tiny.genes)
+    assert result["ratio_knn_pmi"] == pytest.approx(
+        result["knn_full_extrapolated_s"] / full["time_s"])
+    assert "measured" in text and "KNN / PMI" in text
+    assert any("PMI" in line and "inplace" in line for line in logged)
+
+
+def test_speed_extra_reuses_the_full_scale_record(tmp_path, tiny):
+    record = dict(dataset=tiny.name, scenario="inplace", method="PMI",
+                  status="ok", message="", n_fit=80, n_genes=10, r2_mean=0.5,
+                  time_s=2.0, n_iter=7)
+    logged = []
+    result, text = bench.extra_speed(
+        _speed_args(tmp_path), log=logged.append, sizes_knn=(30, 60), n_pmi=60,
+        epochs=(1, 2), dataset=tiny, records=[record])
+    assert result["pmi_full"]["time_s"] == 2.0 and result["pmi_full"]["n_iter"] == 7
+    assert not any("inplace" in line for line in logged)  # nothing rerun
+    assert "7 epochs" in text
