@@ -986,9 +986,15 @@ def matmul_gflops(n=2048, repeats=5):
 
 
 def pmi_flops_per_sample_epoch(n_in, hidden, n_out):
-    """Multiply-adds x 2 of one PMI forward pass, x 3 for forward + backward."""
+    """Floating-point operations of one PMI training pass over one sample.
+
+    Forward and weight gradients cost ``2 * in * out`` each per linear layer;
+    the input gradient costs as much again for every layer but the first,
+    whose input (the data) needs no gradient and gets none.
+    """
     sizes = [n_in] + list(hidden) + [n_out]
-    return 3 * sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    layers = [2 * a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return 2 * sum(layers) + sum(layers[1:])
 
 
 def _pmi_speed_estimator(spec, batch, epochs, device, fast):
@@ -1098,39 +1104,56 @@ def extra_speed(args, data_dir=None, log=print, sizes_knn=(500, 1000, 2000),
         full = recs[0]
     result["pmi_full"] = {k: full[k] for k in (
         "n_fit", "n_genes", "r2_mean", "time_s", "n_iter", "status", "message")}
+    result["dataset"] = dataset.name
+    result["missing_rate"] = args.missing_rate
+    result["device"] = str(args.device)
+    if full["status"] == "ok":
+        result.update(ratio_knn_pmi=knn_full / full["time_s"],
+                      ratio_knn_pmi_last=knn_full_last / full["time_s"])
+    return result, speed_text(result)
+
+
+def speed_text(result):
+    """The speed section of the docs, from a stored ``extra_speed`` result."""
+    r = result
+    n_full, g = r["n_samples"], r["n_genes"]
+    knn_full, knn_last = r["knn_full_extrapolated_s"], r["knn_full_extrapolated_last_s"]
+    steady, full = r["pmi_steady"], r["pmi_full"]
+    peak, gflops = r["matmul_gflops"], steady["gflops"]
     lines = [
-        f"Data: {dataset.name} ({n_full:,} x {g:,}), "
-        f"{args.missing_rate:.0%} MCAR; {args.threads} thread(s), "
-        f"device {args.device}.",
+        f"Data: {r['dataset']} ({n_full:,} x {g:,}), {r['missing_rate']:.0%} MCAR; "
+        f"{r['threads']} thread(s), device {r['device']}.",
         "KNNImputer (k=5, + one-hot covariates), measured: "
-        + ", ".join(f"{r['n']:,} rows {r['time_s']:.1f} s" for r in result["knn"])
+        + ", ".join(f"{k['n']:,} rows {k['time_s']:.1f} s" for k in r["knn"])
         + f"; **extrapolated** to {n_full:,} rows: {knn_full / 3600:.1f} h "
-          f"(log-log slope {slope:.2f} over all sizes) or "
-          f"{knn_full_last / 3600:.1f} h (slope {last_slope:.2f} of the last two).",
+          f"(log-log slope {r['knn_exponent']:.2f} over all sizes) or "
+          f"{knn_last / 3600:.1f} h (slope {r['knn_exponent_last']:.2f} of the "
+          "last two; the pairwise distances make KNN quadratic at scale).",
     ]
     if full["status"] == "ok":
         t_full = full["time_s"]
-        result.update(ratio_knn_pmi=knn_full / t_full,
-                      ratio_knn_pmi_last=knn_full_last / t_full)
         lines += [
-            f"PMIImputer with its defaults, in place on all {n_full:,} rows, "
+            f"PMIImputer with its defaults, in place on all {full['n_fit']:,} rows, "
             f"**measured** end to end (fit + transform): {t_full / 60:.1f} min, "
             f"{full['n_iter']} epochs (early stopping), per-gene R² "
             f"{full['r2_mean']:.3f}.",
             f"**KNN / PMI: {knn_full / t_full:.1f}x** with the all-sizes "
-            f"extrapolation, {knn_full_last / t_full:.1f}x with the last-two one.",
+            f"extrapolation, {knn_last / t_full:.1f}x with the last-two one.",
         ]
     else:
         lines.append(f"PMIImputer at full scale: {full['status']} "
                      f"({full['message']}).")
     lines.append(
-        f"PMI steady-state training (hidden {hidden}, batch {batch}, "
-        f"{n_pmi:,} rows): {per_epoch:.2f} s per epoch, i.e. "
-        f"{per_epoch * n_full / n_pmi:.1f} s per epoch at {n_full:,} rows; "
-        f"**{gflops:.0f} GFLOP/s** (3 x 2 x (in·h + h·out) per sample and epoch) "
-        f"against a measured fp32 torch.mm 2048x2048 rate of {peak:.0f} GFLOP/s "
+        f"PMI steady-state training (hidden {tuple(steady['hidden'])}, batch "
+        f"{steady['batch_size']}, {steady['n']:,} rows, fits of "
+        + " and ".join(f"{e} epochs" for e in steady["fit_s"])
+        + f" differenced): {steady['epoch_s']:.2f} s per epoch, i.e. "
+        f"{steady['epoch_full_extrapolated_s']:.1f} s per epoch at {n_full:,} rows; "
+        f"**{gflops:.0f} GFLOP/s** of the arithmetic done (forward, weight "
+        "gradients, input gradients of all layers but the first) against a "
+        f"measured fp32 torch.mm 2048x2048 rate of {peak:.0f} GFLOP/s "
         f"({gflops / peak:.0%}).")
-    return result, _bullets(lines)
+    return _bullets(lines)
 
 
 def extra_sweep(args, data_dir=None, log=print, dataset=None,

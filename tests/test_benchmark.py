@@ -189,3 +189,9 @@ def test_speed_extra_reuses_the_full_scale_record(tmp_path, tiny):
     assert result["pmi_full"]["time_s"] == 2.0 and result["pmi_full"]["n_iter"] == 7
     assert not any("inplace" in line for line in logged)  # nothing rerun
     assert "7 epochs" in text
+
+
+def test_pmi_flops_count_the_work_done():
+    # 4 -> 3 -> 2: forward 2*(12 + 6), weight gradients as much again, input
+    # gradient of the second layer only (the data gets no gradient)
+    assert bench.pmi_flops_per_sample_epoch(4, [3], 2) == 2 * 36 + 12
