@@ -30,14 +30,34 @@ from .utils._compat import Interval, StrOptions, _check_feature_names_in
 _PREDICT_CHUNK = 4096  # rows per forward pass in transform: bounded memory
 
 
+def standardized_rows(genes, mask, mean, scale, rows=None):
+    """Yield ``(positions, float32 block)`` of ``(genes - mean) / scale``.
+
+    Missing entries are 0. The arithmetic is done in float64, a block of rows
+    at a time, and only the float32 result is kept: the same values as
+    standardizing the whole matrix at once, without its float64 copies (which
+    at GTEx scale are gigabytes).
+    """
+    rows = np.arange(genes.shape[0]) if rows is None else np.asarray(rows)
+    # at most _PREDICT_CHUNK rows and about 2**22 entries (32 MB in float64)
+    step = int(np.clip(2**22 // max(genes.shape[1], 1), 1, _PREDICT_CHUNK))
+    for start in range(0, len(rows), step):
+        idx = rows[start:start + step]
+        block = np.where(mask[idx], (genes[idx] - mean) / scale, 0.0)
+        yield slice(start, start + len(idx)), block.astype(np.float32)
+
+
 class _Data:
     """Standardized expression, mask and encoded covariates as tensors."""
 
-    def __init__(self, x, mask, numeric, codes, device):
-        self.x = as_tensor(np.where(mask, x, 0.0), device)
-        self.mask = as_tensor(mask, device)
-        self.numeric = as_tensor(numeric, device)
-        self.codes = as_tensor(codes, device, dtype=torch.long)
+    def __init__(self, genes, mask, mean, scale, rows, numeric, codes, device):
+        x = torch.empty((len(rows), genes.shape[1]), dtype=torch.float32)
+        for sl, block in standardized_rows(genes, mask, mean, scale, rows):
+            x[sl] = torch.from_numpy(block)
+        self.x = x.to(device)
+        self.mask = as_tensor(mask[rows], device)
+        self.numeric = as_tensor(numeric[rows], device)
+        self.codes = as_tensor(codes[rows], device, dtype=torch.long)
 
     def rows(self, idx):
         return self.x[idx], self.mask[idx], self.numeric[idx], self.codes[idx]
@@ -366,7 +386,6 @@ class _BaseTorchImputer(_BaseImputer):
         rng = check_random_state(self.random_state)
         seed = draw_seed(rng)
         device = resolve_device(self.device)
-        x_std = (genes - self.mean_) / self.scale_
         rows = np.arange(n_samples)
         validation = None
         if self.early_stopping:
@@ -387,7 +406,8 @@ class _BaseTorchImputer(_BaseImputer):
             thread_limit(step_flops) if device.type == "cpu" else nullcontext()
         )
         with seeded(seed, device), cpu_threads:
-            data = _Data(x_std[rows], mask[rows], numeric[rows], codes[rows], device)
+            data = _Data(genes, mask, self.mean_, self.scale_, rows, numeric,
+                         codes, device)
             self._build(n_genes, numeric.shape[1], vocab_sizes)
             modules, step, optimizers = self._make_step(data)
             for m in modules.values():
@@ -395,8 +415,8 @@ class _BaseTorchImputer(_BaseImputer):
             score = None
             if validation is not None:
                 val_data = _Data(
-                    x_std[validation], mask[validation], numeric[validation],
-                    codes[validation], device,
+                    genes, mask, self.mean_, self.scale_, validation, numeric,
+                    codes, device,
                 )
                 score = self._validation_score(val_data, draw_seed(rng))
             log(self, self.verbose,
@@ -432,27 +452,29 @@ class _BaseTorchImputer(_BaseImputer):
                 f"{bad[:5].tolist()}); without covariates there is nothing to "
                 "impute them from."
             )
-        x_std = np.where(mask, (genes - self.mean_) / self.scale_, 0.0)
-        pred = np.empty(genes.shape, dtype=np.float32)
+        # observed entries of genes, imputations (float64 arithmetic, then
+        # X's dtype) elsewhere, filled a block of rows at a time
+        filled = genes.copy()
         modules = self._modules()
         for m in modules:
             m.eval()
         row_flops = self._row_flops()
         with torch.no_grad(), thread_limit(row_flops * min(len(genes), 64)):
-            for start in range(0, genes.shape[0], _PREDICT_CHUNK):
-                sl = slice(start, start + _PREDICT_CHUNK)
+            blocks = standardized_rows(genes, mask, self.mean_, self.scale_)
+            for sl, block in blocks:
                 tensors = (
-                    as_tensor(x_std[sl], "cpu"),
+                    torch.from_numpy(block),
                     as_tensor(mask[sl], "cpu"),
                     as_tensor(numeric[sl], "cpu"),
                     as_tensor(codes[sl], "cpu", dtype=torch.long),
                 )
                 out = self._predict(*tensors) if draw is None else draw(*tensors)
-                pred[sl] = out.numpy()
-        imputed = pred * self.scale_ + self.mean_
-        if self.clip:
-            imputed = np.clip(imputed, self._clip_low, self._clip_high)
-        return self._assemble(X, genes, mask, imputed)
+                imputed = out.numpy() * self.scale_ + self.mean_
+                if self.clip:
+                    imputed = np.clip(imputed, self._clip_low, self._clip_high)
+                missing = ~mask[sl]
+                filled[sl][missing] = imputed[missing].astype(genes.dtype)
+        return self._assemble(X, genes, mask, filled)
 
     def transform(self, X):
         """Impute the missing gene values of X.

@@ -69,6 +69,22 @@ def test_random_state_decides_the_run(cls, gtex_small):
 
 
 @pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
+def test_blockwise_standardization_changes_no_bit(cls, gtex_small, monkeypatch):
+    # fit and transform standardize the data a block of rows at a time to
+    # bound memory; the block size must not change any result
+    from skimpute_gtex import _base
+
+    X = _genes(gtex_small)
+    est = cls(**FAST)
+    whole = est.fit_transform(X)
+    loss = est.loss_curve_
+    monkeypatch.setattr(_base, "_PREDICT_CHUNK", 7)
+    est = cls(**FAST)
+    assert np.array_equal(est.fit_transform(X), whole)
+    assert est.loss_curve_ == loss
+
+
+@pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
 def test_pickle_and_joblib_round_trip(cls, gtex_small, tmp_path):
     X = gtex_small.X.drop(columns="donor")
     imp = cls(covariates=gtex_small.covariate_spec, **FAST).fit(X)
