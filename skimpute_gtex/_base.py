@@ -99,6 +99,14 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
         """
         out = genes.copy()
         out[~mask] = np.asarray(imputed)[~mask].astype(genes.dtype)
+        return self._finish_output(X, genes, mask, out)
+
+    def _finish_output(self, X, genes, mask, out):
+        """Empty-gene handling and covariate passthrough of ``_assemble``.
+
+        ``out`` holds the observed entries of ``genes`` and imputations
+        elsewhere, in the dtype of ``genes``; it may be modified.
+        """
         if self.keep_empty_features:
             empty = ~self._valid_mask
             out[:, empty] = np.where(mask[:, empty], genes[:, empty], 0.0)
@@ -452,8 +460,8 @@ class _BaseTorchImputer(_BaseImputer):
                 f"{bad[:5].tolist()}); without covariates there is nothing to "
                 "impute them from."
             )
-        # observed entries of genes, imputations (float64 arithmetic, then
-        # X's dtype) elsewhere, filled a block of rows at a time
+        # what _assemble builds, filled a block of rows at a time: observed
+        # entries of genes, imputations (float64 arithmetic, then X's dtype)
         filled = genes.copy()
         modules = self._modules()
         for m in modules:
@@ -474,7 +482,7 @@ class _BaseTorchImputer(_BaseImputer):
                     imputed = np.clip(imputed, self._clip_low, self._clip_high)
                 missing = ~mask[sl]
                 filled[sl][missing] = imputed[missing].astype(genes.dtype)
-        return self._assemble(X, genes, mask, filled)
+        return self._finish_output(X, genes, mask, filled)
 
     def transform(self, X):
         """Impute the missing gene values of X.
