@@ -489,3 +489,60 @@ def test_load_gtex_errors_from_gct(tmp_path, files):
         load_gtex(path, files["attributes"])
     with pytest.warns(UserWarning, match="NOPE"):
         load_gtex(files["gz"], files["attributes"], genes=["TP53", "NOPE"])
+
+
+# ---------------------------------------------------------------- missing cells
+NA_CELLS = ["", "NA", "nan", "NaN", "N/A", "NULL", " NA"]
+
+
+def gct_with_missing_cells():
+    """VALUES with one missing marker per cell of ``NA_CELLS`` (and a last cell)."""
+    values = VALUES.astype(object)
+    for k, marker in enumerate(NA_CELLS):
+        values[k % len(GENE_IDS), k % len(SAMPLES)] = marker
+    values[1, -1] = ""  # an empty last field: the line ends with a tab
+    return values
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_gct_blank_and_na_cells_are_missing(tmp_path, compress):
+    """Empty and NA cells are NaN, the other cells as in the file, as in a CSV."""
+    values = gct_with_missing_cells()
+    text = gct_text(values=values)
+    path = write(tmp_path / "na.gct", text, compress=compress)
+    data = read_gct(path)
+    expected = np.where(
+        [[isinstance(v, str) for v in row] for row in values], np.nan, VALUES
+    ).T
+    np.testing.assert_array_equal(data.expression.to_numpy(), expected)
+    # pandas reads the same cells as missing (" NA" aside: it keeps spaces)
+    plain = write(tmp_path / "na.tsv", text.replace("\t NA", "\tNA"))
+    reference = pd.read_csv(plain, sep="\t", skiprows=2, index_col=0)
+    np.testing.assert_array_equal(
+        reference.drop(columns="Description").T.to_numpy(dtype=float), expected
+    )
+    # a gene and sample selection reads the same cells
+    subset = read_gct(path, genes=["BRCA1", "EGFR"], samples=SAMPLE_IDS[:3])
+    np.testing.assert_array_equal(subset.expression.to_numpy(), expected[:3, 1:3])
+
+
+def test_read_gct_na_markers_do_not_hide_bad_values(tmp_path):
+    values = gct_with_missing_cells()
+    values[3, 2] = "n.d."
+    path = write(tmp_path / "bad.gct", gct_text(values=values))
+    with pytest.raises(ValueError, match=r"line 7: non-numeric .*'n\.d\.'"):
+        read_gct(path)
+
+
+def test_load_gtex_missing_cells(tmp_path, files):
+    values = gct_with_missing_cells()
+    path = write(tmp_path / "na.gct", gct_text(values=values))
+    data = load_gtex(path, files["attributes"], files["phenotypes"])
+    missing = np.array([[isinstance(v, str) for v in row] for row in values]).T
+    keep = [s[3] == "RNASEQ" for s in SAMPLES]
+    np.testing.assert_array_equal(data.expression.isna().to_numpy(), missing[keep])
+    # a negative value is still found among the missing ones
+    values[0, 1] = -1.0
+    path = write(tmp_path / "neg_na.gct", gct_text(values=values))
+    with pytest.raises(ValueError, match="has negative values"):
+        load_gtex(path, files["attributes"])

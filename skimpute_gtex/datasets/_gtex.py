@@ -37,6 +37,32 @@ _HARDY_SCALE = {
     4: "slow",
 }
 _AGE_BRACKET_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+# pandas' default ``na_values``: a GCT cell holding one of these (or nothing)
+# is missing, as it is in a CSV read by pandas
+_NA_STRINGS = (
+    "#N/A N/A",
+    "#N/A",
+    "N/A",
+    "n/a",
+    "NA",
+    "<NA>",
+    "#NA",
+    "NULL",
+    "null",
+    "NaN",
+    "-NaN",
+    "nan",
+    "-nan",
+    "None",
+    "1.#IND",
+    "-1.#IND",
+    "1.#QNAN",
+    "-1.#QNAN",
+    "",
+)
+_NA_CELL_RE = re.compile(
+    r"(?<=\t) *(?:" + "|".join(re.escape(s) for s in _NA_STRINGS) + r") *(?=[\t\r\n]|$)"
+)
 _PATH = [str, os.PathLike]
 
 
@@ -97,17 +123,25 @@ def _read_gct_header(fh, path):
     return n_genes, sample_ids
 
 
+def _loadtxt(lines, usecols, dtype):
+    return np.loadtxt(
+        lines, delimiter="\t", usecols=usecols, dtype=dtype, comments=None, ndmin=2
+    )
+
+
 def _parse_batch(lines, linenos, usecols, dtype, path):
-    """Parse buffered GCT rows (only the ``usecols`` fields) with numpy's C parser."""
+    """Parse buffered GCT rows (only the ``usecols`` fields) with numpy's C parser.
+
+    Empty cells and the ``_NA_STRINGS`` markers are NaN. numpy reads ``nan``
+    but not ``NA`` or an empty field, so a batch that fails is parsed again
+    with those cells rewritten as ``nan``; batches without them pay nothing.
+    """
     try:
-        return np.loadtxt(
-            lines,
-            delimiter="\t",
-            usecols=usecols,
-            dtype=dtype,
-            comments=None,
-            ndmin=2,
-        )
+        try:
+            return _loadtxt(lines, usecols, dtype)
+        except ValueError:
+            lines = [_NA_CELL_RE.sub("nan", line) for line in lines]
+            return _loadtxt(lines, usecols, dtype)
     except ValueError as exc:
         where = f"lines {linenos[0]}-{linenos[-1]}"
         match = re.search(r"at row (\d+)", str(exc))
@@ -321,6 +355,9 @@ def read_gct(path, *, genes=None, samples=None, dtype="float64"):
         expression : DataFrame of shape (n_samples, n_genes)
             The values as in the file (no transformation), samples as rows
             (index: sample ids), genes as columns (Ensembl ids as in the file).
+            Empty cells and the missing-value markers that
+            :func:`pandas.read_csv` knows by default (``NA``, ``NaN``, ``nan``,
+            ``N/A``, ``NULL``, ``None``, ...) are NaN, as in a CSV.
         gene_ids : ndarray of str of shape (n_genes,)
             The Name column of the kept rows.
         gene_symbols : ndarray of str of shape (n_genes,)
@@ -709,7 +746,8 @@ def load_gtex(
     if selector is not None:
         selector.check(expression, len(gene_ids))
     if log_transform and values.size:
-        if values.min() < 0:
+        # fmin skips NaN (missing cells), and does not warn if all are missing
+        if np.fmin.reduce(values, axis=None) < 0:
             raise ValueError(
                 f"{os.fspath(expression)!r} has negative values, so log1p cannot "
                 "apply; is it already log-transformed? Pass log_transform=False."
