@@ -20,10 +20,11 @@ from ._covariates import (
 from ._torch._device import (
     as_tensor,
     draw_seed,
+    make_generator,
     resolve_device,
-    seeded,
     thread_limit,
 )
+from ._torch._networks import build, set_generator
 from ._torch._training import log, train
 from .utils._compat import Interval, StrOptions, _check_feature_names_in
 
@@ -287,6 +288,8 @@ class _BaseTorchImputer(_BaseImputer):
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "max_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -315,17 +318,32 @@ class _BaseTorchImputer(_BaseImputer):
 
     @abstractmethod
     def _build(self, n_genes, n_numeric, vocab_sizes):
-        """Create the networks (stored as fitted attributes)."""
+        """``{fitted attribute: factory}`` of the networks to train.
+
+        Each factory takes no argument and returns an ``nn.Module``; a
+        ``None`` factory sets the attribute to None.
+        """
 
     @abstractmethod
-    def _make_step(self, data):
-        """Return ``(modules, step, optimizers)`` for the training loop."""
+    def _make_step(self, networks, data, generator):
+        """Return ``(step, optimizers)`` for the training loop.
+
+        ``networks`` maps attribute names to the modules being trained; every
+        random number of a step is drawn from ``generator``.
+        """
 
     @abstractmethod
-    def _predict(self, x, mask, numeric, codes):
+    def _predict(self, networks, x, mask, numeric, codes):
         """Standardized predictions for every gene of a batch (eval mode)."""
 
-    def _validation_score(self, data, generator_seed):
+    def _fitted_networks(self):
+        return {
+            name: getattr(self, name)
+            for name in self._network_names
+            if getattr(self, name) is not None
+        }
+
+    def _validation_score(self, networks, data, generator_seed):
         """R² of held-out observed entries hidden once with a fixed pseudo-mask.
 
         The score is ``1 - SSE / SS``, both summed over the hidden entries in
@@ -344,7 +362,7 @@ class _BaseTorchImputer(_BaseImputer):
         def score():
             pred = torch.cat(
                 [
-                    self._predict(*chunk)
+                    self._predict(networks, *chunk)
                     for chunk in zip(
                         x.split(_PREDICT_CHUNK),
                         visible.split(_PREDICT_CHUNK),
@@ -369,6 +387,31 @@ class _BaseTorchImputer(_BaseImputer):
         return float(low), float(high)
 
     def _fit(self, X):
+        """Fit, leaving the estimator exactly as it was if anything raises.
+
+        Every attribute is first computed on ``self`` (validation sets the
+        input-checking ones), but if an exception or a ``KeyboardInterrupt``
+        escapes, the attributes from before the call are put back: a failed
+        refit keeps the previous model and a failed first fit leaves nothing
+        that looks fitted. The exception propagates.
+        """
+        before = dict(self.__dict__)
+        try:
+            return self._fit_unsafe(X)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _networks(self, n_genes, n_numeric, vocab_sizes, generator):
+        """``{attribute: module}`` of the networks, initialised from generator."""
+        return {
+            name: build(factory, generator)
+            for name, factory in self._build(n_genes, n_numeric, vocab_sizes).items()
+            if factory is not None
+        }
+
+    def _fit_unsafe(self, X):
         self._mask_range()
         genes, numeric, codes = self._validate_input(X, reset=True)
         n_samples, n_genes = genes.shape
@@ -384,15 +427,15 @@ class _BaseTorchImputer(_BaseImputer):
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(genes, axis=0)
             std = np.nanstd(genes, axis=0)
-        self.mean_ = np.where(self._valid_mask, mean, 0.0)
-        self.scale_ = np.where(self._valid_mask & (std > 0), std, 1.0)
+        mean = np.where(self._valid_mask, mean, 0.0)
+        scale = np.where(self._valid_mask & (std > 0), std, 1.0)
         self._clip_low = np.where(self._valid_mask, np.nanmin(
             np.where(mask, genes, np.inf), axis=0), -np.inf)
         self._clip_high = np.where(self._valid_mask, np.nanmax(
             np.where(mask, genes, -np.inf), axis=0), np.inf)
 
         rng = check_random_state(self.random_state)
-        seed = draw_seed(rng)
+        init_seed, train_seed = draw_seed(rng), draw_seed(rng)
         device = resolve_device(self.device)
         rows = np.arange(n_samples)
         validation = None
@@ -413,31 +456,45 @@ class _BaseTorchImputer(_BaseImputer):
         cpu_threads = (
             thread_limit(step_flops) if device.type == "cpu" else nullcontext()
         )
-        with seeded(seed, device), cpu_threads:
-            data = _Data(genes, mask, self.mean_, self.scale_, rows, numeric,
-                         codes, device)
-            self._build(n_genes, numeric.shape[1], vocab_sizes)
-            modules, step, optimizers = self._make_step(data)
-            for m in modules.values():
-                m.to(device)
-            score = None
-            if validation is not None:
-                val_data = _Data(
-                    genes, mask, self.mean_, self.scale_, validation, numeric,
-                    codes, device,
+        generator = make_generator(train_seed, device)
+        # the initial weights do not depend on the device: drawn on the CPU
+        networks = self._networks(
+            n_genes, numeric.shape[1], vocab_sizes,
+            make_generator(init_seed, "cpu"),
+        )
+        try:
+            with cpu_threads:
+                for m in networks.values():
+                    m.to(device)
+                    set_generator(m, generator)
+                data = _Data(genes, mask, mean, scale, rows, numeric, codes, device)
+                step, optimizers = self._make_step(networks, data, generator)
+                score = None
+                if validation is not None:
+                    val_data = _Data(genes, mask, mean, scale, validation, numeric,
+                                     codes, device)
+                    score = self._validation_score(
+                        networks, val_data, draw_seed(rng)
+                    )
+                log(self, self.verbose,
+                    f"training on {len(rows)} samples x {n_genes} genes, "
+                    f"device={device}")
+                history = train(
+                    self, modules=networks, step=step, optimizers=optimizers,
+                    validation_score=score, n_rows=len(rows), device=device,
+                    generator=generator,
                 )
-                score = self._validation_score(val_data, draw_seed(rng))
-            log(self, self.verbose,
-                f"training on {len(rows)} samples x {n_genes} genes, "
-                f"device={device}")
-            history = train(
-                self, modules=modules, step=step, optimizers=optimizers,
-                validation_score=score,
-                n_rows=len(rows), device=device,
-            )
-            for m in modules.values():
+        finally:
+            # portable pickles, and no generator left inside the modules
+            for m in networks.values():
+                set_generator(m, None)
                 m.to("cpu")
+        # success: only now does the estimator get its fitted state
+        for name in self._network_names:
+            setattr(self, name, networks.get(name))
+        self.mean_, self.scale_ = mean, scale
         self.n_iter_ = history.n_iter
+        self.n_steps_ = history.n_steps
         self.loss_curve_ = history.loss_curve
         if self.early_stopping:
             self.validation_scores_ = history.validation_scores
@@ -463,8 +520,8 @@ class _BaseTorchImputer(_BaseImputer):
         # what _assemble builds, filled a block of rows at a time: observed
         # entries of genes, imputations (float64 arithmetic, then X's dtype)
         filled = genes.copy()
-        modules = self._modules()
-        for m in modules:
+        networks = self._fitted_networks()
+        for m in networks.values():
             m.eval()
         row_flops = self._row_flops()
         with torch.no_grad(), thread_limit(row_flops * min(len(genes), 64)):
@@ -476,7 +533,11 @@ class _BaseTorchImputer(_BaseImputer):
                     as_tensor(numeric[sl], "cpu"),
                     as_tensor(codes[sl], "cpu", dtype=torch.long),
                 )
-                out = self._predict(*tensors) if draw is None else draw(*tensors)
+                out = (
+                    self._predict(networks, *tensors)
+                    if draw is None
+                    else draw(networks, *tensors)
+                )
                 imputed = out.numpy() * self.scale_ + self.mean_
                 if self.clip:
                     imputed = np.clip(imputed, self._clip_low, self._clip_high)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from sklearn.utils import check_random_state
 
 from ._base import _BaseTorchImputer
-from ._torch._device import draw_seed, seeded
+from ._torch._device import draw_seed, make_generator
 from ._torch._networks import ConditionalMLP
 from ._torch._optim import make_optimizer
 from .utils._compat import Interval, _fit_context
@@ -82,6 +82,15 @@ class GAINImputer(_BaseTorchImputer):
         Decoupled weight decay (AdamW) when positive.
     max_iter : int, default=300
         Maximum number of epochs.
+    max_steps : int or None, default=None
+        Budget of optimisation steps (mini-batches): training stops after
+        ``max_iter`` epochs or once ``max_steps`` steps are done, rounded up to
+        a whole epoch, whichever comes first. ``None``: ``max_iter`` only.
+    ema_decay : float in [0, 1) or None, default=None
+        Keep an exponential moving average of the weights with this decay
+        per step (with a warm-up, ``min(ema_decay, (1 + t) / (10 + t))`` at
+        step ``t``) and use the averaged weights for validation and
+        prediction. ``None`` uses the last (or best) weights.
     tol : float, default=1e-4
         Minimum improvement of the validation score (or of the training loss
         when ``early_stopping=False``) that resets the patience counter.
@@ -126,6 +135,8 @@ class GAINImputer(_BaseTorchImputer):
         Categories of each categorical covariate column, as strings.
     n_iter_ : int
         Number of epochs run.
+    n_steps_ : int
+        Number of optimisation steps (mini-batches) run.
     loss_curve_ : list of float
         Generator loss per epoch.
     validation_scores_ : list of float or None
@@ -193,6 +204,8 @@ class GAINImputer(_BaseTorchImputer):
         learning_rate_init=1e-3,
         weight_decay=0.0,
         max_iter=300,
+        max_steps=None,
+        ema_decay=None,
         tol=1e-4,
         early_stopping=True,
         validation_fraction=0.1,
@@ -217,6 +230,8 @@ class GAINImputer(_BaseTorchImputer):
         self.learning_rate_init = learning_rate_init
         self.weight_decay = weight_decay
         self.max_iter = max_iter
+        self.max_steps = max_steps
+        self.ema_decay = ema_decay
         self.tol = tol
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -251,6 +266,8 @@ class GAINImputer(_BaseTorchImputer):
             )
         return self._fit(X)
 
+    _network_names = ("generator_", "discriminator_")
+
     def _build(self, n_genes, n_numeric, vocab_sizes):
         def net():
             return ConditionalMLP(
@@ -258,21 +275,21 @@ class GAINImputer(_BaseTorchImputer):
                 self._hidden(), self.dropout, self.batch_norm,
             )
 
-        self.generator_ = net()
-        self.discriminator_ = net() if self.adversarial_weight > 0 else None
+        return {
+            "generator_": net,
+            "discriminator_": net if self.adversarial_weight > 0 else None,
+        }
 
-    def _modules(self):
-        return [self.generator_]
-
-    def _generate(self, x, visible, numeric, codes, z):
+    @staticmethod
+    def _generate(networks, x, visible, numeric, codes, z):
         x_in = x * visible + z * (1 - visible)
-        return self.generator_((x_in, visible), numeric, codes)
+        return networks["generator_"]((x_in, visible), numeric, codes)
 
-    def _predict(self, x, mask, numeric, codes):
-        return self._generate(x, mask, numeric, codes, torch.zeros_like(x))
+    def _predict(self, networks, x, mask, numeric, codes):
+        return self._generate(networks, x, mask, numeric, codes, torch.zeros_like(x))
 
-    def _make_step(self, data):
-        G, D = self.generator_, self.discriminator_
+    def _make_step(self, networks, data, generator):
+        G, D = networks["generator_"], networks.get("discriminator_")
         device = data.x.device
         opt_g = make_optimizer(self, G.parameters(), device)
         opt_d = None if D is None else make_optimizer(self, D.parameters(), device)
@@ -281,17 +298,23 @@ class GAINImputer(_BaseTorchImputer):
         alpha, adv_w = float(self.alpha), float(self.adversarial_weight)
 
         def uniform(n, lo, hi):
-            return torch.empty((n, 1), device=device).uniform_(lo, hi)
+            return torch.empty((n, 1), device=device).uniform_(
+                lo, hi, generator=generator
+            )
+
+        def rand(like):
+            return torch.rand(like.shape, generator=generator, device=device)
 
         def step(idx):
             x, mask, numeric, codes = data.rows(idx)
             n = x.shape[0]
-            visible = mask * (torch.rand_like(mask) < uniform(n, low, high))
-            x_gen = self._generate(x, visible, numeric, codes, torch.randn_like(x))
+            visible = mask * (rand(mask) < uniform(n, low, high))
+            z = torch.randn(x.shape, generator=generator, device=device)
+            x_gen = self._generate(networks, x, visible, numeric, codes, z)
             mse = (((x_gen - x) ** 2) * mask).sum() / mask.sum().clamp_min(1.0)
             loss = alpha * mse
             if D is not None:
-                b = (torch.rand_like(mask) < uniform(n, h_low, h_high)).to(x.dtype)
+                b = (rand(mask) < uniform(n, h_low, h_high)).to(x.dtype)
                 hint = b * visible + 0.5 * (1 - b)
                 x_hat = visible * x + (1 - visible) * x_gen
                 # discriminator: tell visible from generated where no hint is given
@@ -319,10 +342,7 @@ class GAINImputer(_BaseTorchImputer):
             opt_g.step()
             return loss.detach()
 
-        modules = {"generator_": G}
-        if D is not None:
-            modules["discriminator_"] = D
-        return modules, step, [o for o in (opt_g, opt_d) if o is not None]
+        return step, [o for o in (opt_g, opt_d) if o is not None]
 
     def sample_imputations(self, X, n_imputations=5, *, random_state=None):
         """Draw several stochastic imputations for multiple imputation.
@@ -348,16 +368,10 @@ class GAINImputer(_BaseTorchImputer):
             raise ValueError(
                 f"n_imputations must be a positive integer; got {n_imputations!r}."
             )
-        seed = draw_seed(check_random_state(random_state))
-        draws = []
-        with seeded(seed, torch.device("cpu")):
-            for _ in range(n_imputations):
-                draws.append(
-                    self._impute(
-                        X,
-                        draw=lambda x, m, num, c: self._generate(
-                            x, m, num, c, torch.randn_like(x)
-                        ),
-                    )
-                )
-        return np.stack(draws)
+        generator = make_generator(draw_seed(check_random_state(random_state)), "cpu")
+
+        def draw(networks, x, m, num, c):
+            z = torch.randn(x.shape, generator=generator)
+            return self._generate(networks, x, m, num, c, z)
+
+        return np.stack([self._impute(X, draw=draw) for _ in range(n_imputations)])

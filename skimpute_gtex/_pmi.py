@@ -64,6 +64,15 @@ class PMIImputer(_BaseTorchImputer):
         Decoupled weight decay (AdamW) when positive.
     max_iter : int, default=300
         Maximum number of epochs (passes over the training rows).
+    max_steps : int or None, default=None
+        Budget of optimisation steps (mini-batches): training stops after
+        ``max_iter`` epochs or once ``max_steps`` steps are done, rounded up to
+        a whole epoch, whichever comes first. ``None``: ``max_iter`` only.
+    ema_decay : float in [0, 1) or None, default=None
+        Keep an exponential moving average of the weights with this decay
+        per step (with a warm-up, ``min(ema_decay, (1 + t) / (10 + t))`` at
+        step ``t``) and use the averaged weights for validation and
+        prediction. ``None`` uses the last (or best) weights.
     tol : float, default=1e-4
         Minimum improvement of the validation score (or of the training loss
         when ``early_stopping=False``) that resets the patience counter.
@@ -114,6 +123,8 @@ class PMIImputer(_BaseTorchImputer):
         Categories of each categorical covariate column, as strings.
     n_iter_ : int
         Number of epochs run.
+    n_steps_ : int
+        Number of optimisation steps (mini-batches) run.
     loss_curve_ : list of float
         Training loss (masked MSE, standardized units) per epoch.
     validation_scores_ : list of float or None
@@ -170,6 +181,8 @@ class PMIImputer(_BaseTorchImputer):
         learning_rate_init=1e-3,
         weight_decay=0.0,
         max_iter=300,
+        max_steps=None,
+        ema_decay=None,
         tol=1e-4,
         early_stopping=True,
         validation_fraction=0.1,
@@ -191,6 +204,8 @@ class PMIImputer(_BaseTorchImputer):
         self.learning_rate_init = learning_rate_init
         self.weight_decay = weight_decay
         self.max_iter = max_iter
+        self.max_steps = max_steps
+        self.ema_decay = ema_decay
         self.tol = tol
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -221,27 +236,32 @@ class PMIImputer(_BaseTorchImputer):
         """
         return self._fit(X)
 
+    _network_names = ("module_",)
+
     def _build(self, n_genes, n_numeric, vocab_sizes):
-        self.module_ = ConditionalMLP(
-            2 * n_genes, n_genes, n_numeric, vocab_sizes,
-            self._hidden(), self.dropout, self.batch_norm,
-        )
+        def factory():
+            return ConditionalMLP(
+                2 * n_genes, n_genes, n_numeric, vocab_sizes,
+                self._hidden(), self.dropout, self.batch_norm,
+            )
 
-    def _modules(self):
-        return [self.module_]
+        return {"module_": factory}
 
-    def _predict(self, x, mask, numeric, codes):
-        return self.module_((x * mask, mask), numeric, codes)
+    def _predict(self, networks, x, mask, numeric, codes):
+        return networks["module_"]((x * mask, mask), numeric, codes)
 
-    def _make_step(self, data):
-        net = self.module_
+    def _make_step(self, networks, data, generator):
+        net = networks["module_"]
         optimizer = make_optimizer(self, net.parameters(), data.x.device)
         low, high = self._mask_range()
 
         def step(idx):
             x, mask, numeric, codes = data.rows(idx)
-            p = torch.empty((x.shape[0], 1), device=x.device).uniform_(low, high)
-            visible = mask * (torch.rand_like(mask) < p)
+            p = torch.empty((x.shape[0], 1), device=x.device).uniform_(
+                low, high, generator=generator
+            )
+            keep = torch.rand(x.shape, generator=generator, device=x.device) < p
+            visible = mask * keep
             hidden = mask - visible
             out = net((x * visible, visible), numeric, codes)
             loss = (((out - x) ** 2) * hidden).sum() / hidden.sum().clamp_min(1.0)
@@ -250,4 +270,4 @@ class PMIImputer(_BaseTorchImputer):
             optimizer.step()
             return loss.detach()
 
-        return {"module_": net}, step, [optimizer]
+        return step, [optimizer]

@@ -1,6 +1,7 @@
 """Behaviour of PMIImputer and GAINImputer beyond the common sklearn checks."""
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -222,9 +223,23 @@ def test_early_stopping_attributes_and_convergence_warning(gtex_small):
     assert imp.n_iter_ < 50
     assert imp.best_validation_score_ == max(imp.validation_scores_)
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
-        PMIImputer(**{**FAST, "max_iter": 2, "tol": 0.0}).fit(X)
+        PMIImputer(**{**FAST, "early_stopping": True, "max_iter": 2,
+                      "tol": 0.0}).fit(X)
     with pytest.raises(ValueError, match="early_stopping needs at least 2"):
         PMIImputer(**{**FAST, "early_stopping": True}).fit(X.iloc[:8])
+
+
+def test_fixed_budget_runs_every_epoch_without_warning(gtex_small):
+    # without early stopping, training is a budget (max_iter epochs or
+    # max_steps steps), not a convergence criterion: nothing to warn about
+    X = _genes(gtex_small)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        imp = PMIImputer(**{**FAST, "max_iter": 4}).fit(X)
+        assert imp.n_iter_ == 4 and imp.n_steps_ == 4 * 13
+        # 200 rows in batches of 16 = 13 steps an epoch: 30 steps -> 3 epochs
+        imp = PMIImputer(**{**FAST, "max_iter": 50, "max_steps": 30}).fit(X)
+        assert imp.n_iter_ == 3 and imp.n_steps_ == 39
 
 
 def test_verbose_prints_progress(gtex_small, capsys):
@@ -339,8 +354,9 @@ def test_clone_keeps_params():
     "n_rows, batch_size", [(9, 8), (17, 8), (16, 8), (3, 2), (5, 64)]
 )
 def test_batches_cover_rows_without_singletons(n_rows, batch_size):
-    from skimpute_gtex._torch._training import batches
+    from skimpute_gtex._torch._training import batches, n_batches
 
-    chunks = batches(n_rows, batch_size, torch.device("cpu"))
+    chunks = batches(n_rows, batch_size, torch.Generator().manual_seed(0))
+    assert len(chunks) == n_batches(n_rows, batch_size)
     assert sorted(torch.cat(chunks).tolist()) == list(range(n_rows))
     assert all(c.numel() > 1 for c in chunks)

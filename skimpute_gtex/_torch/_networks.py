@@ -1,4 +1,10 @@
-"""The networks of the two models: nn.Module classes only."""
+"""The networks of the two models: nn.Module classes only.
+
+Nothing here reads torch's global random number generators. Networks are
+built on the ``meta`` device (no memory, no random draws) and initialised by
+:func:`init_parameters` from a :class:`torch.Generator` the estimator owns;
+:class:`Dropout` draws its masks from the generator set on it for training.
+"""
 
 import math
 
@@ -9,6 +15,72 @@ from torch import nn
 def embedding_dim(vocab_size):
     """Embedding width of Viñas et al.: floor(sqrt(vocab_size)) + 1."""
     return int(math.floor(math.sqrt(vocab_size))) + 1
+
+
+class Dropout(nn.Module):
+    """Inverted dropout whose masks come from ``self.generator``.
+
+    :class:`torch.nn.Dropout` draws from torch's global generator, which two
+    fits running in threads would share; this one draws from the generator the
+    training loop assigns (and removes) around training. In eval mode it is
+    the identity.
+    """
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = float(p)
+        self.generator = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        if self.generator is None:
+            raise RuntimeError(
+                "Dropout in training mode needs a generator (set by the training "
+                "loop); torch's global generator is never used."
+            )
+        noise = torch.rand(x.shape, generator=self.generator, device=x.device)
+        return x * (noise >= self.p).to(x.dtype) / (1.0 - self.p)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+def set_generator(module, generator):
+    """Give every :class:`Dropout` of ``module`` ``generator`` (or None)."""
+    for m in module.modules():
+        if isinstance(m, Dropout):
+            m.generator = generator
+
+
+def init_parameters(module, generator):
+    """Initialise ``module`` like torch's defaults, drawing from ``generator``.
+
+    Linear layers get torch's default (Kaiming-uniform weights with
+    ``a=sqrt(5)``, uniform biases in ``±1/sqrt(fan_in)``), embeddings
+    ``N(0, 1)``, batch norms weight 1 and bias 0 with reset running
+    statistics. ``module`` may have been built on the meta device.
+    """
+    module.to_empty(device="cpu")
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+                if m.bias is not None:
+                    bound = 1.0 / math.sqrt(m.in_features) if m.in_features else 0.0
+                    nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+            elif isinstance(m, nn.Embedding):
+                nn.init.normal_(m.weight, generator=generator)
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_parameters()
+    return module
+
+
+def build(factory, generator):
+    """``factory()`` built on the meta device, then initialised on the CPU."""
+    with torch.device("meta"):
+        module = factory()
+    return init_parameters(module, generator)
 
 
 class CovariateEmbeddings(nn.Module):
@@ -41,7 +113,7 @@ def mlp(in_features, hidden_layer_sizes, out_features, dropout, batch_norm):
             layers.append(nn.BatchNorm1d(size))
         layers.append(nn.ReLU())
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
         width = size
     layers.append(nn.Linear(width, out_features))
     return nn.Sequential(*layers)

@@ -1,13 +1,17 @@
 """The training loop shared by the deep imputers.
 
-The loop knows nothing about the models: it draws mini-batches of row indices,
-calls the model's ``step``, tracks the losses, runs early stopping on a
-validation score and keeps the best weights on the CPU. Stopping is ordinary
-control flow; a ``KeyboardInterrupt`` propagates to the caller untouched.
+The loop knows nothing about the models: it draws mini-batches of row indices
+from the estimator's generator, calls the model's ``step``, keeps an
+exponential moving average (EMA) of the weights, tracks the losses and, under
+early stopping, scores the (averaged) weights on validation data and keeps the
+best ones on the CPU. Stopping is ordinary control flow; a
+``KeyboardInterrupt`` propagates to the caller untouched.
 """
 
+import math
 import time
 import warnings
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,17 +34,26 @@ class History:
     loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
     n_iter: int = 0
+    n_steps: int = 0
     best_validation_score: float = None
     converged: bool = False
 
 
-def batches(n_rows, batch_size, device):
+def n_batches(n_rows, batch_size):
+    """Number of mini-batches :func:`batches` makes of ``n_rows`` rows."""
+    n = math.ceil(n_rows / batch_size)
+    if n > 1 and n_rows % batch_size == 1:
+        n -= 1
+    return n
+
+
+def batches(n_rows, batch_size, generator):
     """Shuffled mini-batches of row indices; a trailing single row is merged.
 
     BatchNorm cannot normalise a batch of one row, so a last batch of size 1
     joins the batch before it.
     """
-    perm = torch.randperm(n_rows, device=device)
+    perm = torch.randperm(n_rows, generator=generator, device=generator.device)
     chunks = list(torch.split(perm, batch_size))
     if len(chunks) > 1 and chunks[-1].numel() == 1:
         last = chunks.pop()
@@ -48,11 +61,72 @@ def batches(n_rows, batch_size, device):
     return chunks
 
 
+def n_epochs(max_iter, max_steps, steps_per_epoch):
+    """Epochs to run: ``max_iter``, or fewer when ``max_steps`` is reached first.
+
+    The step budget is rounded up to whole epochs.
+    """
+    if max_steps is None:
+        return max_iter
+    return min(max_iter, math.ceil(max_steps / max(steps_per_epoch, 1)))
+
+
+class WeightAverage:
+    """Exponential moving average of the parameters and float buffers.
+
+    After step ``t`` the average moves towards the live weights with weight
+    ``1 - min(decay, (1 + t) / (10 + t))``: the warm-up keeps the first steps
+    from being dominated by the initial weights.
+    """
+
+    def __init__(self, modules, decay):
+        self.decay = float(decay)
+        self.live = [
+            t
+            for m in modules.values()
+            for t in [*m.parameters(), *m.buffers()]
+            if t.is_floating_point()
+        ]
+        self.shadow = [t.detach().clone() for t in self.live]
+        self.n_updates = 0
+
+    @torch.no_grad()
+    def update(self):
+        self.n_updates += 1
+        t = self.n_updates
+        weight = 1.0 - min(self.decay, (1.0 + t) / (10.0 + t))
+        for s, v in zip(self.shadow, self.live):
+            s.lerp_(v.detach(), weight)
+
+    @torch.no_grad()
+    def copy_to_live(self):
+        for s, v in zip(self.shadow, self.live):
+            v.copy_(s)
+
+    @contextmanager
+    def applied(self):
+        """Run a block with the averaged weights in the modules."""
+        saved = [v.detach().clone() for v in self.live]
+        self.copy_to_live()
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for v, s in zip(self.live, saved):
+                    v.copy_(s)
+
+
 def _cpu_state(modules):
     return {
         name: {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
         for name, m in modules.items()
     }
+
+
+def _decay_learning_rate(optimizers):
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["lr"] / 10.0
 
 
 def train(
@@ -64,28 +138,33 @@ def train(
     validation_score,
     n_rows,
     device,
+    generator,
 ):
     """Run the epochs of ``estimator``'s training.
 
     Parameters
     ----------
     estimator : _BaseTorchImputer
-        Supplies ``batch_size``, ``max_iter``, ``tol``, ``n_iter_no_change``,
-        ``early_stopping`` and ``verbose``; used for messages.
+        Supplies ``batch_size``, ``max_iter``, ``max_steps``, ``ema_decay``,
+        ``tol``, ``n_iter_no_change``, ``learning_rate`` and ``verbose``; used
+        for messages.
     modules : dict of str to nn.Module
-        Everything that is trained; switched between train and eval mode, and
-        whose best weights are restored under early stopping.
+        Everything that is trained; switched between train and eval mode,
+        averaged, and whose best weights are restored under early stopping.
     step : callable
         ``step(idx) -> loss`` does one optimisation step on the rows ``idx``
         and returns the detached batch loss (a 0-d tensor).
     optimizers : list of torch.optim.Optimizer
-        Their learning rate is divided by 10 at a plateau when
-        ``estimator.learning_rate == "adaptive"``.
+        Their learning rate is divided by 10 at a plateau of the validation
+        score when ``estimator.learning_rate == "adaptive"``.
     validation_score : callable or None
-        Returns the validation score (greater is better) in eval mode.
+        Early stopping: returns the validation score (greater is better) in
+        eval mode. None trains for the whole budget.
     n_rows : int
         Number of training rows.
     device : torch.device
+    generator : torch.Generator
+        On ``device``; decides the mini-batches.
 
     Returns
     -------
@@ -94,19 +173,26 @@ def train(
     est = estimator
     history = History()
     batch_size = min(est._batch_size(n_rows), n_rows)
+    epochs = n_epochs(est.max_iter, est.max_steps, n_batches(n_rows, batch_size))
+    average = (
+        WeightAverage(modules, est.ema_decay) if est.ema_decay is not None else None
+    )
     best_score = -np.inf
     best_state = None
     no_improvement = 0
     n_decays = 0
-    for epoch in range(est.max_iter):
+    for epoch in range(epochs):
         t0 = time.perf_counter()
         for m in modules.values():
             m.train()
         total = torch.zeros((), device=device)
         count = 0
-        for idx in batches(n_rows, batch_size, device):
+        for idx in batches(n_rows, batch_size, generator):
             total += step(idx) * idx.numel()
             count += idx.numel()
+            history.n_steps += 1
+            if average is not None:
+                average.update()
         loss = float(total) / count
         if not np.isfinite(loss):
             raise ValueError(
@@ -116,61 +202,55 @@ def train(
             )
         history.loss_curve.append(loss)
         history.n_iter = epoch + 1
+        message = f"epoch {epoch + 1:4d}/{epochs}  loss {loss:.5f}"
+        if validation_score is None:
+            log(est, est.verbose, f"{message}  ({time.perf_counter() - t0:.2f}s)")
+            continue
 
-        if validation_score is not None:
-            for m in modules.values():
-                m.eval()
-            with torch.no_grad():
-                score = float(validation_score())
-            history.validation_scores.append(score)
-        else:
-            score = -loss
-        message = f"epoch {epoch + 1:4d}  loss {loss:.5f}"
-        if validation_score is not None:
-            message += f"  validation R2 {score:.4f}"
+        for m in modules.values():
+            m.eval()
+        with torch.no_grad(), (average.applied() if average else nullcontext()):
+            score = float(validation_score())
+            if score > best_score:
+                best_state = _cpu_state(modules)
+        history.validation_scores.append(score)
+        message += f"  validation R2 {score:.4f}"
         log(est, est.verbose, f"{message}  ({time.perf_counter() - t0:.2f}s)")
 
-        if score > best_score + est.tol:
+        no_improvement = 0 if score > best_score + est.tol else no_improvement + 1
+        best_score = max(best_score, score)
+        if no_improvement < est.n_iter_no_change:
+            continue
+        if est.learning_rate == "adaptive" and n_decays < _MAX_DECAYS:
+            # plateau: go back to the best weights and take smaller steps
+            n_decays += 1
             no_improvement = 0
-        else:
-            no_improvement += 1
-        if score > best_score:
-            best_score = score
-            if validation_score is not None:
-                best_state = _cpu_state(modules)
-        if no_improvement >= est.n_iter_no_change:
-            if est.learning_rate == "adaptive" and n_decays < _MAX_DECAYS:
-                # plateau: go back to the best weights and take smaller steps
-                n_decays += 1
-                no_improvement = 0
-                if best_state is not None:
-                    for name, m in modules.items():
-                        m.load_state_dict(best_state[name])
-                for opt in optimizers:
-                    for group in opt.param_groups:
-                        group["lr"] = group["lr"] / 10.0
-                log(est, est.verbose, "plateau: learning rate divided by 10")
-                continue
-            history.converged = True
-            log(
-                est,
-                est.verbose,
-                f"stopping: no improvement above tol={est.tol} for "
-                f"{est.n_iter_no_change} epochs",
-            )
-            break
+            for name, m in modules.items():
+                m.load_state_dict(best_state[name])
+            if average is not None:
+                average = WeightAverage(modules, est.ema_decay)
+            _decay_learning_rate(optimizers)
+            log(est, est.verbose, "plateau: learning rate divided by 10")
+            continue
+        history.converged = True
+        log(est, est.verbose,
+            f"stopping: no improvement above tol={est.tol} for "
+            f"{est.n_iter_no_change} epochs")
+        break
 
     if validation_score is not None:
         history.best_validation_score = best_score
         if best_state is not None:
             for name, m in modules.items():
                 m.load_state_dict(best_state[name])
+        if not history.converged and epochs == est.max_iter and epochs > 0:
+            warnings.warn(
+                f"{type(est).__name__}: max_iter={est.max_iter} epochs reached "
+                "before the early-stopping criterion was met; increase max_iter.",
+                ConvergenceWarning,
+            )
+    elif average is not None:
+        average.copy_to_live()
     for m in modules.values():
         m.eval()
-    if not history.converged and est.max_iter > 0:
-        warnings.warn(
-            f"{type(est).__name__}: max_iter={est.max_iter} epochs reached "
-            "before the stopping criterion was met; increase max_iter.",
-            ConvergenceWarning,
-        )
     return history
