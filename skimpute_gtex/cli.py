@@ -11,17 +11,29 @@ Subcommands:
 ``impute``
     Impute a matrix, in place (fit PMI on it) or with a saved model.
 ``benchmark``
-    Run the benchmark harness (the options of ``benchmarks/bench_imputers.py``).
+    Run the benchmark harness (the options of ``benchmarks/bench_imputers.py``),
+    writing to ``--output-dir`` (default: a new timestamped folder in the
+    current directory) and never over existing results without
+    ``--overwrite``.
+
+A CSV/TSV/Parquet matrix has its ids (of the samples, or of the genes with
+``--genes-as-rows``) in its first column when the file marks that column as
+row names or it holds distinct strings. Otherwise the first column may be a
+gene, and the command stops and asks for ``--index-col NAME|N`` or
+``--no-index``: it never guesses.
 
 Every subcommand returns 0 on success and 2, with a one-line message on
 stderr, on a user error (missing file, unknown format, unknown covariate
-column, genes that do not match a saved model).
+column, genes that do not match a saved model, training options given with a
+saved model). Warnings are printed as one line ``warning: ...``.
 """
 
 import argparse
 import os
 import sys
-from contextlib import redirect_stdout
+import time
+import warnings
+from contextlib import contextmanager, redirect_stdout
 
 import numpy as np
 import pandas as pd
@@ -62,61 +74,169 @@ def _need_parquet(path):
             ) from None
 
 
-def _read_table(path, *, index=True):
+def _read_table(path):
+    """A CSV/TSV/Parquet table with a RangeIndex, and whether it has row names.
+
+    ``row_names`` is True when the file itself marks its first column as row
+    names: the header has no name for it (R's ``write.table`` leaves the cell
+    out, pandas' ``to_csv`` and R's ``write.csv`` leave it empty), or the
+    Parquet file stores an index. That column is then the first of ``table``.
+    """
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file.")
     kind = _kind(path)
+    if kind == "gct":
+        raise CLIError(f"{path}: a GCT file is an expression matrix, not a table.")
     try:
-        if kind in ("csv", "tsv"):
-            return pd.read_csv(path, sep="," if kind == "csv" else "\t",
-                               index_col=0 if index else None)
         if kind == "parquet":
             _need_parquet(path)
-            df = pd.read_parquet(path)
-            if index and isinstance(df.index, pd.RangeIndex) and (
-                df.shape[1] and not pd.api.types.is_numeric_dtype(df.dtypes.iloc[0])
-            ):
-                df = df.set_index(df.columns[0])
-            return df
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, sep="," if kind == "csv" else "\t")
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise CLIError(f"{path}: cannot read it as {kind.upper()}: {exc}") from None
-    raise CLIError(f"{path}: a GCT file is an expression matrix, not a table.")
+    if isinstance(table.index, pd.RangeIndex):
+        # pandas names an empty header cell "Unnamed: 0"
+        return table, bool(table.shape[1]) and str(table.columns[0]) == "Unnamed: 0"
+    # a header one name short (pandas then reads the first column as the
+    # index), or an index stored in a Parquet file
+    if isinstance(table.index, pd.MultiIndex):
+        raise CLIError(f"{path}: the header names {table.shape[1]} columns but the "
+                       "rows have more; is the separator right?")
+    name = table.index.name
+    table = table.reset_index(names="" if name is None else name)
+    return table, True
 
 
-def read_matrix(path, *, genes_as_rows=False):
-    """Samples x genes DataFrame (index: sample ids, columns: gene ids)."""
+def _column(table, spec, path):
+    """The column that ``--index-col`` names: a column name or a 0-based position."""
+    names = [str(c) for c in table.columns]
+    if spec in names:
+        return table.columns[names.index(spec)]
+    if spec.isdigit() and int(spec) < len(names):
+        return table.columns[int(spec)]
+    raise CLIError(f"{path}: --index-col {spec!r} is neither a column name nor a "
+                   f"position below {len(names)}; columns: {names[:5]}"
+                   f"{' ...' if len(names) > 5 else ''}")
+
+
+def _ambiguous_first_column(table, what):
+    """Why the first column may be data rather than the ids, or None."""
+    first = table.iloc[:, 0]
+    name = str(table.columns[0])
+    if pd.api.types.is_numeric_dtype(first):
+        return f"its first column {name!r} is numeric"
+    numbers = pd.to_numeric(first, errors="coerce")
+    if numbers.notna().sum() > first.notna().sum() / 2:
+        text = np.flatnonzero((numbers.isna() & first.notna()).to_numpy())
+        if not len(text):
+            return f"its first column {name!r} holds numbers (stored as text)"
+        return (f"its first column {name!r} is numeric but for "
+                f"{first.iloc[text[0]]!r} in data row {text[0] + 1}")
+    if first.isna().any():
+        rows = (np.flatnonzero(first.isna().to_numpy()) + 1).tolist()
+        return f"its first column {name!r} has empty cells (data rows {rows[:5]})"
+    if first.duplicated().any():
+        dup = first[first.duplicated()].unique().tolist()
+        return (f"its first column {name!r} repeats values ({dup[:5]}), so it "
+                f"cannot be the {what} ids")
+    return None
+
+
+def _check_ids(index, path, what):
+    if index.isna().any():
+        rows = (np.flatnonzero(index.isna()) + 1).tolist()
+        raise CLIError(f"{path}: empty {what} ids in data rows {rows[:5]}.")
+    if index.duplicated().any():
+        dup = index[index.duplicated()].unique().tolist()
+        raise CLIError(f"{path}: duplicated {what} ids: {dup[:5]}")
+
+
+def _check_numeric(table, path, row_what, column_what, *, row_ids):
+    """Fail on the first non-numeric cell, naming its row and value."""
+    bad = [c for c, t in table.dtypes.items() if not pd.api.types.is_numeric_dtype(t)]
+    if not bad:
+        return
+    column = table[bad[0]]
+    numbers = pd.to_numeric(column, errors="coerce")
+    rows = np.flatnonzero((numbers.isna() & column.notna()).to_numpy())
+    cell = ""
+    if len(rows):
+        where = f"data row {rows[0] + 1}"
+        if row_ids:
+            where = f"{row_what} {table.index[rows[0]]!r} ({where})"
+        cell = f": {where} has {column.iloc[rows[0]]!r}"
+    more = ""
+    if len(bad) > 1:
+        more = (f" ({len(bad)} columns are not numeric: {bad[:5]}"
+                f"{' ...' if len(bad) > 5 else ''}; wrong orientation? See "
+                "--genes-as-rows)")
+    raise CLIError(f"{path}: {column_what} {bad[0]!r} is not numeric{cell}{more}.")
+
+
+def read_matrix(path, *, genes_as_rows=False, index_col=None, no_index=False):
+    """Samples x genes DataFrame (index: sample ids, columns: gene ids).
+
+    The first column of a CSV, TSV or Parquet file holds the ids (of the
+    samples, or of the genes with ``genes_as_rows``) when the file marks it as
+    row names or when it is a column of distinct strings. ``index_col`` (a
+    name or a 0-based position) names the id column; ``no_index`` says there
+    is none (the ids are then the row numbers). A first column that could be
+    data is an error that asks for one of the two: it is never guessed.
+    """
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file.")
     if _kind(path) == "gct":
+        if index_col is not None or no_index:
+            raise CLIError(f"{path}: --index-col and --no-index do not apply to GCT "
+                           "files (their ids are the Name column and the header).")
         from .datasets import read_gct
 
         try:
             return read_gct(path).expression  # GCT is genes x samples on disk
         except ValueError as exc:
             raise CLIError(str(exc)) from None
-    df = _read_table(path)
+    what, other = ("gene", "sample") if genes_as_rows else ("sample", "gene")
+    table, row_names = _read_table(path)
+    if not table.shape[1]:
+        raise CLIError(f"{path}: the file has no columns.")
+    marked = (f"the file marks its first column {str(table.columns[0])!r} as "
+              "row names (no name for it in the header, or a Parquet index)")
+    if no_index:
+        if row_names:
+            raise CLIError(f"{path}: --no-index, but {marked}; use --index-col 0, "
+                           "or name that column in the header.")
+    else:
+        if index_col is not None:
+            key = _column(table, index_col, path)
+            if row_names and key != table.columns[0]:
+                raise CLIError(f"{path}: --index-col {index_col!r}, but {marked}; "
+                               "use --index-col 0.")
+        else:
+            key = table.columns[0]
+            why = None if row_names else _ambiguous_first_column(table, what)
+            if why is not None:
+                raise CLIError(
+                    f"{path}: {why}: is it a {other} rather than the {what} ids? "
+                    f"If the file has no {what} id column (pandas "
+                    "to_csv(index=False), R row.names=FALSE), pass --no-index; "
+                    f"if that column holds the {what} ids, pass --index-col 0.")
+        table = table.set_index(key)
+        if row_names and str(key) in ("", "Unnamed: 0"):
+            table.index.name = None
+        _check_ids(table.index, path, what)
+    table.index = table.index.astype(str)
+    table.columns = table.columns.astype(str)
+    _check_numeric(table, path, what, other, row_ids=not no_index)
     if genes_as_rows:
-        df = df.T
-    df.index = df.index.astype(str)
-    df.columns = df.columns.astype(str)
-    bad = [c for c, t in df.dtypes.items() if not pd.api.types.is_numeric_dtype(t)]
-    if bad:
-        raise CLIError(
-            f"{path}: the matrix must be numeric (samples x genes, first column the "
-            f"sample ids{'; genes as rows' if genes_as_rows else ''}); non-numeric "
-            f"columns: {bad[:5]}{' ...' if len(bad) > 5 else ''}. Wrong orientation? "
-            "See --genes-as-rows."
-        )
-    if df.index.duplicated().any():
-        dup = df.index[df.index.duplicated()].unique().tolist()
-        raise CLIError(f"{path}: duplicated sample ids: {dup[:5]}")
-    return df.astype(np.float64)
+        table = table.T
+    return table.astype(np.float64)
 
 
 def read_covariates(path, samples, *, sample_column=None, categorical=None,
                     numerical=None):
     """Covariate columns for ``samples`` and the matching ``covariates=`` spec."""
-    table = _read_table(path, index=False)
+    table, _ = _read_table(path)
     table.columns = table.columns.astype(str)
     key = sample_column or table.columns[0]
     if key not in table.columns:
@@ -163,7 +283,11 @@ def _join(matrix, cov):
 
 
 def _load_input(args, spec_from=None):
-    matrix = read_matrix(args.input, genes_as_rows=args.genes_as_rows)
+    matrix = read_matrix(args.input, genes_as_rows=args.genes_as_rows,
+                         index_col=args.index_col, no_index=args.no_index)
+    if args.covariates and args.no_index and not args.genes_as_rows:
+        raise CLIError(f"--covariates are matched to the samples by id, and "
+                       f"{args.input} has none (--no-index).")
     spec = None
     cov = None
     if spec_from is not None:  # a saved model decides the covariates
@@ -188,7 +312,8 @@ def _load_input(args, spec_from=None):
     return matrix, cov, spec
 
 
-def _write_matrix(df, path, *, genes_as_rows=False):
+def _write_matrix(df, path, *, genes_as_rows=False, index=True):
+    """Write ``df`` (samples x genes); ``index=False`` leaves the row ids out."""
     kind = _kind(path)
     if genes_as_rows:
         df = df.T
@@ -196,12 +321,12 @@ def _write_matrix(df, path, *, genes_as_rows=False):
     if not os.path.isdir(directory):
         raise CLIError(f"{path}: directory {directory} does not exist.")
     if kind == "csv":
-        df.to_csv(path)
+        df.to_csv(path, index=index)
     elif kind == "tsv":
-        df.to_csv(path, sep="\t")
+        df.to_csv(path, sep="\t", index=index)
     elif kind == "parquet":
         _need_parquet(path)
-        df.to_parquet(path)
+        df.to_parquet(path, index=index)
     else:
         raise CLIError(f"{path}: output must be .csv, .tsv or .parquet.")
 
@@ -211,20 +336,50 @@ def _progress(verbose):
     return redirect_stdout(sys.stderr)
 
 
-def _set_threads(threads):
-    if threads is not None:
-        import torch
+@contextmanager
+def _threads(threads):
+    """``torch.set_num_threads(threads)`` for the command, restored afterwards."""
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise CLIError("--threads must be >= 1.")
+    import torch
 
-        torch.set_num_threads(threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------- commands
+#: the training options (dest, option, default); their parser default is None,
+#: so that ``impute --model-file`` can tell which ones were given
+_TRAINING_OPTIONS = (("model", "--model", "pmi"), ("max_iter", "--max-iter", 300),
+                     ("hidden_layer_sizes", "--hidden-layer-sizes", None),
+                     ("batch_size", "--batch-size", None),
+                     ("device", "--device", "auto"),
+                     ("random_state", "--random-state", 0),
+                     ("categorical", "--categorical", None),
+                     ("numerical", "--numerical", None))
+
+
+def _option(args, dest):
+    value = getattr(args, dest)
+    if value is None:
+        return next(d for k, _, d in _TRAINING_OPTIONS if k == dest)
+    return value
+
+
 def _make_model(args, spec):
     from . import GAINImputer, PMIImputer
 
-    cls = PMIImputer if args.model == "pmi" else GAINImputer
-    params = dict(covariates=spec, max_iter=args.max_iter, device=args.device,
-                  random_state=args.random_state, verbose=args.verbose)
+    cls = PMIImputer if _option(args, "model") == "pmi" else GAINImputer
+    params = dict(covariates=spec, max_iter=_option(args, "max_iter"),
+                  device=_option(args, "device"),
+                  random_state=_option(args, "random_state"), verbose=args.verbose)
     if args.hidden_layer_sizes:
         params["hidden_layer_sizes"] = tuple(args.hidden_layer_sizes)
     if args.batch_size:
@@ -256,21 +411,36 @@ def _model_genes(model):
     return [n for n in names if n not in cov]
 
 
+def _load_model(path):
+    import joblib
+
+    if not os.path.exists(path):
+        raise CLIError(f"{path}: no such file.")
+    try:
+        model = joblib.load(path)
+    except (ImportError, AttributeError) as exc:  # a class that moved or is gone
+        raise CLIError(f"{path}: cannot load the model: saved with another version "
+                       f"of skimpute_gtex or its dependencies? ({exc})") from None
+    except Exception:  # any other unpickling failure: not a joblib file at all
+        raise CLIError(f"{path}: not a saved model: joblib cannot read it (a model "
+                       "file is what 'skimpute-gtex fit -o FILE' writes).") from None
+    if not hasattr(model, "feature_names_in_"):
+        raise CLIError(f"{path}: not a saved model: it holds a "
+                       f"{type(model).__name__}, not an imputer written by "
+                       "'skimpute-gtex fit'.")
+    return model
+
+
 def cmd_impute(args):
     if args.model_file:
-        import joblib
-
-        if not os.path.exists(args.model_file):
-            raise CLIError(f"{args.model_file}: no such file.")
-        try:
-            model = joblib.load(args.model_file)
-        except Exception as exc:  # any unpickling failure is a bad file
-            raise CLIError(f"{args.model_file}: not a saved model: {exc}") from None
-        if not hasattr(model, "feature_names_in_"):
-            raise CLIError(f"{args.model_file}: not a model saved by "
-                           "'skimpute-gtex fit'.")
-        if args.covariates is None and (args.categorical or args.numerical):
-            raise CLIError("--categorical/--numerical need --covariates FILE.")
+        given = [opt for dest, opt, _ in _TRAINING_OPTIONS
+                 if getattr(args, dest) is not None]
+        if given:
+            raise CLIError(
+                f"{' '.join(given)}: training option(s) that a saved model "
+                "(--model-file) does not use: it imputes as it was fitted, with "
+                "its own covariates. Drop them, or fit a new model with them.")
+        model = _load_model(args.model_file)
         matrix, cov, _ = _load_input(args, spec_from=model.covariates or [])
         genes = _model_genes(model)
         if args.align:
@@ -307,7 +477,8 @@ def cmd_impute(args):
     result = pd.DataFrame(np.asarray(out), index=matrix.index, columns=columns)
     if model.covariate_output == "drop":
         result = result.astype(np.float64)
-    _write_matrix(result, args.output, genes_as_rows=args.genes_as_rows)
+    _write_matrix(result, args.output, genes_as_rows=args.genes_as_rows,
+                  index=not args.no_index)
     n_missing = int(matrix.isna().to_numpy().sum())
     print(f"imputed {n_missing} missing values in {matrix.shape[0]} samples x "
           f"{matrix.shape[1]} genes; wrote {args.output}", file=sys.stderr)
@@ -374,9 +545,41 @@ def cmd_demo(args):
     return 0
 
 
+class _Later(str):
+    """A default shown by ``--help`` and decided when the command runs."""
+
+
+def _new_output_dir():
+    stem = os.path.join(os.getcwd(),
+                        time.strftime("skimpute-gtex-benchmark-%Y%m%d-%H%M%S"))
+    path, n = stem, 1
+    while os.path.exists(path):
+        n += 1
+        path = f"{stem}-{n}"
+    return path
+
+
 def cmd_benchmark(args):
+    """The harness of ``_benchmark``, writing only where the user says.
+
+    Its own defaults (``benchmarks/results``, ``docs/benchmark_tables.rst``)
+    are the repository's committed results, right for
+    ``benchmarks/bench_imputers.py`` and wrong for a command run anywhere:
+    here they are a new folder, and existing files are kept unless
+    ``--overwrite``.
+    """
     from ._benchmark import run_from_args
 
+    if isinstance(args.output_dir, _Later):
+        args.output_dir = _new_output_dir()
+    if isinstance(args.tables, _Later):
+        args.tables = os.path.join(args.output_dir, "benchmark_tables.rst")
+    targets = [os.path.join(args.output_dir, f"{args.name}.json"), args.tables]
+    existing = [t for t in targets if t and os.path.exists(t)]
+    if existing and not args.overwrite:
+        raise CLIError(f"{' and '.join(existing)} already exist(s): pass "
+                       "--overwrite to replace, or choose another --output-dir, "
+                       "--name or --tables.")
     return run_from_args(args)
 
 
@@ -384,16 +587,27 @@ def cmd_benchmark(args):
 def _add_input_options(p):
     p.add_argument("input", help="expression matrix: .csv, .tsv/.txt, .parquet or "
                    ".gct (optionally .gz); samples x genes, first column the "
-                   "sample ids")
+                   "sample ids (see --index-col, --no-index)")
     p.add_argument("--genes-as-rows", action="store_true",
                    help="the CSV/TSV/Parquet matrix is genes x samples")
+    ids = p.add_mutually_exclusive_group()
+    ids.add_argument("--index-col", metavar="NAME|N",
+                     help="the column of the sample ids (gene ids with "
+                          "--genes-as-rows), by name or 0-based position "
+                          "(default: the first column, if the header leaves it "
+                          "unnamed or it holds distinct strings; else an error)")
+    ids.add_argument("--no-index", action="store_true",
+                     help="the CSV/TSV/Parquet matrix has no id column (pandas "
+                          "to_csv(index=False), R row.names=FALSE): every column "
+                          "is a gene; the output has no id column either")
     p.add_argument("--covariates", metavar="FILE",
                    help="CSV/TSV table of sample covariates")
     p.add_argument("--sample-column", metavar="COL",
                    help="sample id column of --covariates (default: the first)")
     p.add_argument("--categorical", nargs="+", metavar="COL",
                    help="categorical covariate columns (default with --covariates "
-                        "and no --numerical: the non-numeric columns)")
+                        "and no --numerical: the non-numeric columns; a saved "
+                        "model knows its own)")
     p.add_argument("--numerical", nargs="+", metavar="COL",
                    help="numerical covariate columns")
     p.add_argument("--verbose", "-v", action="count", default=0,
@@ -403,13 +617,14 @@ def _add_input_options(p):
 
 
 def _add_model_options(p):
-    p.add_argument("--model", choices=("pmi", "gain"), default="pmi")
-    p.add_argument("--max-iter", type=int, default=300, help="maximum epochs")
-    p.add_argument("--hidden-layer-sizes", type=int, nargs="+", metavar="N")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--device", default="auto",
-                   help="auto, cpu, cuda or cuda:N (default: %(default)s)")
-    p.add_argument("--random-state", type=int, default=0)
+    # defaults None: the real ones are in _TRAINING_OPTIONS (see cmd_impute)
+    g = p.add_argument_group("training options (not with --model-file)")
+    g.add_argument("--model", choices=("pmi", "gain"), help="(default: pmi)")
+    g.add_argument("--max-iter", type=int, help="maximum epochs (default: 300)")
+    g.add_argument("--hidden-layer-sizes", type=int, nargs="+", metavar="N")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
+    g.add_argument("--random-state", type=int, help="(default: 0)")
 
 
 def build_parser():
@@ -456,10 +671,24 @@ def build_parser():
 
     from ._benchmark import add_arguments
 
-    p = sub.add_parser("benchmark", help="run the benchmark harness")
+    p = sub.add_parser(
+        "benchmark", help="run the benchmark harness",
+        description="Run the benchmark harness. Results go to --output-dir, by "
+                    "default a new folder skimpute-gtex-benchmark-DATE-TIME in "
+                    "the current directory; existing result files are never "
+                    "replaced without --overwrite.")
     add_arguments(p)
-    p.set_defaults(func=cmd_benchmark)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing OUTPUT_DIR/NAME.json and --tables files")
+    p.set_defaults(func=cmd_benchmark,
+                   output_dir=_Later("a new folder in the current directory"),
+                   tables=_Later("OUTPUT_DIR/benchmark_tables.rst"))
     return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` for the command: one line, no source path."""
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def main(argv=None):
@@ -469,15 +698,18 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else 2
-    _set_threads(getattr(args, "threads", None))
-    try:
-        return args.func(args)
-    except CLIError as exc:
-        print(f"skimpute-gtex {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"skimpute-gtex {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    # catch_warnings restores showwarning (and the filters) on the way out
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            with _threads(getattr(args, "threads", None)):
+                return args.func(args)
+        except CLIError as exc:
+            print(f"skimpute-gtex {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except (ValueError, TypeError, OSError) as exc:
+            print(f"skimpute-gtex {args.command}: error: {exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

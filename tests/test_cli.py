@@ -1,5 +1,6 @@
 """The command line interface, through ``main([...])``."""
 
+import csv
 import subprocess
 import sys
 
@@ -159,3 +160,309 @@ def test_python_m_help():
     assert proc.returncode == 0
     for command in ("demo", "fit", "impute", "benchmark"):
         assert command in proc.stdout
+
+
+# ------------------------------------------------------------ sample id column
+def small_matrix(n_samples=20, n_genes=6, seed=0):
+    """A samples x genes matrix with a few NaN, sample ids ``S000``..."""
+    rng = np.random.RandomState(seed)
+    values = rng.lognormal(size=(n_samples, n_genes))
+    values[rng.uniform(size=values.shape) < 0.15] = np.nan
+    return pd.DataFrame(values, index=[f"S{i:03d}" for i in range(n_samples)],
+                        columns=[f"G{j}" for j in range(n_genes)])
+
+
+@pytest.mark.parametrize("first_gene_nan", [False, True], ids=["plain", "nan"])
+def test_matrix_without_sample_ids_needs_no_index(tmp_path, capsys, first_gene_nan):
+    """to_csv(index=False) / R row.names=FALSE: the first gene is not the ids."""
+    matrix = small_matrix()
+    # the old reading: 19 genes, or "duplicated sample ids: [nan]"
+    matrix.iloc[[0, 3], 0] = np.nan if first_gene_nan else 2.0
+    path = tmp_path / "noindex.csv"
+    matrix.to_csv(path, index=False)
+    before = path.read_bytes()
+    assert main(["fit", str(path), "-o", str(tmp_path / "m.joblib"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "--no-index" in err and "--index-col" in err and "'G0'" in err
+    assert "duplicated sample ids" not in err
+    # --no-index: every column is a gene
+    assert main(["fit", str(path), "--no-index", "-o", str(tmp_path / "m.joblib"),
+                 *FAST]) == 0
+    assert "20 samples x 6 genes" in capsys.readouterr().err
+    out = tmp_path / "out.csv"
+    assert main(["impute", str(path), "--no-index", "-o", str(out), *FAST]) == 0
+    result = pd.read_csv(out)  # no id column in, none out
+    assert list(result.columns) == list(matrix.columns)
+    observed = ~matrix.isna().to_numpy()
+    np.testing.assert_array_equal(result.to_numpy()[observed],
+                                  matrix.to_numpy()[observed])
+    assert not result.isna().to_numpy().any()
+    assert path.read_bytes() == before
+
+
+def _write_r_table(matrix, path):
+    """R write.table: the header has no cell for the row names."""
+    lines = ["\t".join(matrix.columns)]
+    lines += ["\t".join([i, *(repr(float(v)) for v in row)]).replace("nan", "NA")
+              for i, row in zip(matrix.index, matrix.to_numpy())]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("layout", ["pandas", "named", "r-write-csv", "r-table"])
+def test_files_with_sample_ids_still_read(tmp_path, layout):
+    """Row names (an unnamed header cell) or a column of distinct strings."""
+    from skimpute_gtex.cli import read_matrix
+
+    matrix = small_matrix()
+    path = tmp_path / ("x.tsv" if layout == "r-table" else "x.csv")
+    if layout == "pandas":
+        matrix.to_csv(path)
+    elif layout == "named":
+        matrix.rename_axis("sample").to_csv(path)
+    elif layout == "r-write-csv":  # "","G0",... then "S000",0.5,NA,...
+        matrix.to_csv(path, index_label="", na_rep="NA",
+                      quoting=csv.QUOTE_NONNUMERIC)
+    else:
+        _write_r_table(matrix, path)
+    read = read_matrix(str(path))
+    assert list(read.index) == list(matrix.index)
+    assert list(read.columns) == list(matrix.columns)
+    np.testing.assert_array_equal(read.to_numpy(), matrix.to_numpy())
+
+
+def test_numeric_row_names_are_ids(tmp_path):
+    """pandas to_csv() of a RangeIndex frame: the unnamed column is the ids."""
+    from skimpute_gtex.cli import read_matrix
+
+    matrix = small_matrix().reset_index(drop=True)
+    matrix.to_csv(tmp_path / "x.csv")
+    read = read_matrix(str(tmp_path / "x.csv"))
+    assert list(read.index) == [str(i) for i in range(20)]
+    assert list(read.columns) == list(matrix.columns)
+
+
+def test_index_col_by_name_or_position(tmp_path, capsys):
+    from skimpute_gtex.cli import read_matrix
+
+    matrix = small_matrix()
+    table = matrix.reset_index(drop=True)
+    table.insert(2, "donor", [1000 + i for i in range(20)])  # numeric ids
+    path = tmp_path / "x.csv"
+    table.to_csv(path, index=False)
+    for spec in ("donor", "2"):
+        read = read_matrix(str(path), index_col=spec)
+        assert list(read.index) == [str(1000 + i) for i in range(20)]
+        assert list(read.columns) == list(matrix.columns)
+    assert main(["fit", str(path), "--index-col", "donor", "-o",
+                 str(tmp_path / "m.joblib"), *FAST]) == 0
+    assert "20 samples x 6 genes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "make, argv, message",
+    [
+        (lambda m: m.set_axis(["S1"] * 20), [], "duplicated sample ids: ['S1']"),
+        (lambda m: m.set_axis(["S1"] * 20).rename_axis("id"), [],
+         "repeats values (['S1'])"),
+        (lambda m: m.set_axis([None] + list(m.index[1:])).rename_axis("id"), [],
+         "empty cells (data rows [1])"),
+        (lambda m: m, ["--no-index"], "--no-index, but the file marks"),
+        (lambda m: m, ["--index-col", "nope"], "--index-col 'nope' is neither"),
+        (lambda m: m, ["--index-col", "G2"], "--index-col 'G2', but the file marks"),
+        (lambda m: m, ["--index-col", "0", "--no-index"], "not allowed with"),
+        (lambda m: m.reset_index(drop=True), ["--no-index", "--covariates",
+                                              "{tmp}/cov.csv"], "has none"),
+    ],
+    ids=["duplicated-row-names", "duplicated", "empty-id",
+         "no-index-with-row-names", "unknown-column", "index-col-after-row-names",
+         "both", "no-index-covariates"],
+)
+def test_sample_id_errors(tmp_path, capsys, make, argv, message):
+    frame = make(small_matrix())
+    if "--no-index" in argv and "--covariates" in argv:
+        frame.to_csv(tmp_path / "x.csv", index=False)
+    else:
+        frame.to_csv(tmp_path / "x.csv")
+    pd.DataFrame({"sample": ["S000"], "tissue": ["Lung"]}).to_csv(
+        tmp_path / "cov.csv", index=False)
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert main(["fit", str(tmp_path / "x.csv"), *argv, "-o",
+                 str(tmp_path / "m.joblib"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_index_options_do_not_apply_to_gct(tmp_path, capsys):
+    (tmp_path / "x.gct").write_text("#1.2\n1\t2\nName\tDescription\tA\tB\n"
+                                    "G1\tg\t1\t2\n")
+    assert main(["fit", str(tmp_path / "x.gct"), "--no-index", "-o",
+                 str(tmp_path / "m.joblib"), *FAST]) == 2
+    assert "do not apply to GCT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("genes_as_rows", [False, True], ids=["samples", "genes"])
+def test_non_numeric_value_names_row_and_value(tmp_path, capsys, genes_as_rows):
+    matrix = small_matrix().astype(object)
+    matrix.iloc[4, 3] = "1,5"
+    path = tmp_path / "x.csv"
+    (matrix.T if genes_as_rows else matrix).to_csv(path)
+    argv = ["--genes-as-rows"] if genes_as_rows else []
+    assert main(["fit", str(path), *argv, "-o", str(tmp_path / "m.joblib"),
+                 *FAST]) == 2
+    err = capsys.readouterr().err
+    if genes_as_rows:
+        assert "sample 'S004' is not numeric: gene 'G3' (data row 4) has '1,5'" in err
+    else:
+        assert "gene 'G3' is not numeric: sample 'S004' (data row 5) has '1,5'" in err
+
+
+# ---------------------------------------------------------------- missing cells
+def test_gct_and_csv_read_blank_and_na_alike(tmp_path):
+    from skimpute_gtex.cli import read_matrix
+
+    matrix = small_matrix(n_samples=30, n_genes=4)
+    cells = matrix.T.astype(object).where(matrix.T.notna(), "NA")
+    cells.iloc[0, 1] = cells.iloc[2, 3] = ""
+    lines = ["#1.2", "4\t30", "\t".join(["Name", "Description", *matrix.index])]
+    lines += ["\t".join([g, "", *map(str, row)])
+              for g, row in zip(matrix.columns, cells.to_numpy())]
+    (tmp_path / "x.gct").write_text("\n".join(lines) + "\n")
+    cells.T.to_csv(tmp_path / "x.csv")
+    gct = read_matrix(str(tmp_path / "x.gct"))
+    csv = read_matrix(str(tmp_path / "x.csv"))
+    expected = np.where(cells.T.isin(["", "NA"]), np.nan,
+                        matrix.to_numpy(na_value=np.nan))
+    np.testing.assert_array_equal(gct.to_numpy(), expected)
+    np.testing.assert_array_equal(csv.to_numpy(), expected)
+    assert main(["impute", str(tmp_path / "x.gct"), "-o", str(tmp_path / "o.csv"),
+                 *FAST]) == 0
+
+
+# ------------------------------------------------------------------ saved model
+@pytest.mark.parametrize(
+    "options",
+    [["--model", "gain", "--max-iter", "3"], ["--hidden-layer-sizes", "4"],
+     ["--batch-size", "8"], ["--device", "cpu"], ["--random-state", "1"],
+     ["--covariates", "{tmp}/cov.tsv", "--categorical", "tissue"]],
+    ids=["model-max-iter", "hidden", "batch", "device", "seed", "categorical"],
+)
+def test_model_file_rejects_training_options(files, capsys, options):
+    tmp, _ = files
+    model = tmp / "nocov_opts.joblib"
+    if not model.exists():
+        assert main(["fit", str(tmp / "complete.csv"), "-o", str(model), *FAST]) == 0
+    options = [o.format(tmp=tmp) for o in options]
+    capsys.readouterr()
+    assert main(["impute", str(tmp / "expr.csv"), "--model-file", str(model),
+                 "-o", str(tmp / "o.csv"), *options]) == 2
+    err = capsys.readouterr().err
+    named = " ".join(o for o in options if o.startswith("--") and o != "--covariates")
+    assert f"error: {named}: training option(s)" in err
+
+
+@pytest.mark.parametrize("content", ["csv", "dict"])
+def test_non_model_file_says_so(files, capsys, content):
+    import joblib
+
+    tmp, _ = files
+    path = tmp / f"not_a_model_{content}.joblib"
+    if content == "csv":
+        path.write_bytes((tmp / "expr.csv").read_bytes())
+    else:
+        joblib.dump({"a": 1}, path)
+    assert main(["impute", str(tmp / "expr.csv"), "--model-file", str(path),
+                 "-o", str(tmp / "o.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: not a saved model" in err
+    assert "pop from empty list" not in err and "Traceback" not in err
+    if content == "dict":
+        assert "it holds a dict" in err
+
+
+# ------------------------------------------------------------------- warnings
+def test_warnings_are_one_clean_line(files, capsys, monkeypatch):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    import skimpute_gtex.cli as cli
+
+    def warn_twice(args):
+        warnings.warn("first line\n  second line", UserWarning)
+        warnings.warn("not converged", ConvergenceWarning)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_fit", warn_twice)
+    tmp, _ = files
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        shown = warnings.showwarning
+        assert main(["fit", str(tmp / "complete.csv"), "-o", "m.joblib"]) == 0
+        assert warnings.showwarning is shown  # restored
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: first line second line", "warning: not converged"]
+
+
+def test_threads_are_restored(files):
+    import torch
+
+    tmp, _ = files
+    before = torch.get_num_threads()
+    assert main(["fit", str(tmp / "complete.csv"), "-o", str(tmp / "t.joblib"),
+                 "--threads", "1", *FAST]) == 0
+    assert torch.get_num_threads() == before
+
+
+# ------------------------------------------------------------------ benchmark
+BENCH = ["benchmark", "--fast", "--datasets", "synthetic_pathway", "--methods",
+         "Tissue median", "--scenarios", "inplace", "--repeats", "1"]
+
+
+def test_benchmark_never_writes_over_committed_results(tmp_path, monkeypatch, capsys):
+    """Run from a checkout, it writes to a new folder, not the committed files."""
+    monkeypatch.chdir(tmp_path)
+    committed = {tmp_path / "benchmarks" / "results" / "imputers.json": "{}",
+                 tmp_path / "docs" / "benchmark_tables.rst": "committed\n"}
+    for path, text in committed.items():
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
+    assert main(BENCH) == 0
+    for path, text in committed.items():
+        assert path.read_text() == text
+    (run,) = tmp_path.glob("skimpute-gtex-benchmark-*")
+    assert sorted(p.name for p in run.iterdir()) == ["benchmark_tables.rst",
+                                                     "imputers.json"]
+    assert f"wrote {run}" in capsys.readouterr().out
+    # naming the committed folder is not enough: --overwrite is needed
+    merge = ["benchmark", "--merge", str(run / "imputers.json"), "--output-dir",
+             str(tmp_path / "benchmarks" / "results"), "--tables",
+             str(tmp_path / "docs" / "benchmark_tables.rst")]
+    assert main(merge) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    for path, text in committed.items():
+        assert path.read_text() == text
+    assert main([*merge, "--overwrite"]) == 0
+    assert (tmp_path / "docs" / "benchmark_tables.rst").read_text() != "committed\n"
+
+
+def test_benchmark_help_names_the_default_output(capsys):
+    assert main(["benchmark", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "skimpute-gtex-benchmark-DATE-TIME" in out
+    assert "OUTPUT_DIR/benchmark_tables.rst" in out
+
+
+def test_parquet_without_sample_ids(tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    matrix = small_matrix()
+    matrix.reset_index(drop=True).to_parquet(tmp_path / "x.parquet")
+    matrix.to_parquet(tmp_path / "ids.parquet")  # the index is stored
+    model = str(tmp_path / "m.joblib")
+    assert main(["fit", str(tmp_path / "x.parquet"), "-o", model, *FAST]) == 2
+    assert "--no-index" in capsys.readouterr().err
+    assert main(["fit", str(tmp_path / "x.parquet"), "--no-index", "-o", model,
+                 *FAST]) == 0
+    assert main(["impute", str(tmp_path / "ids.parquet"), "--model-file", model,
+                 "-o", str(tmp_path / "o.csv")]) == 0
+    assert list(pd.read_csv(tmp_path / "o.csv", index_col=0).index) == list(
+        matrix.index)
