@@ -296,6 +296,7 @@ class _BaseTorchImputer(_BaseImputer):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "clip": ["boolean"],
         "device": [str, torch.device],
+        "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

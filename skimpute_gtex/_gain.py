@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from sklearn.utils import check_random_state
 
 from ._base import _BaseTorchImputer
-from ._torch._device import draw_seed, make_generator
+from ._torch._device import autocast, draw_seed, make_generator
 from ._torch._networks import ConditionalMLP
 from ._torch._optim import make_optimizer
 from .utils._compat import Interval, _fit_context
@@ -110,6 +110,12 @@ class GAINImputer(_BaseTorchImputer):
         Keep genes with no observed value in fit (filled with 0).
     device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
         Where to train; the fitted networks are kept on the CPU.
+    precision : {"float32", "bfloat16", "auto"}, default="float32"
+        Arithmetic of the training forward pass. ``"bfloat16"`` runs the
+        matrix products under :func:`torch.autocast` in bfloat16 (weights,
+        optimizer state and loss stay float32); ``"auto"`` does so where the
+        device supports bfloat16 natively (CUDA with bfloat16, CPUs with
+        AVX512-BF16 or AMX) and uses float32 elsewhere. Prediction is float32.
     random_state : int, RandomState instance or None, default=None
         Decides the whole training run; torch's global state is untouched.
     verbose : int, default=0
@@ -213,6 +219,7 @@ class GAINImputer(_BaseTorchImputer):
         clip=True,
         keep_empty_features=False,
         device="auto",
+        precision="float32",
         random_state=None,
         verbose=0,
     ):
@@ -239,6 +246,7 @@ class GAINImputer(_BaseTorchImputer):
         self.clip = clip
         self.keep_empty_features = keep_empty_features
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -310,7 +318,9 @@ class GAINImputer(_BaseTorchImputer):
             n = x.shape[0]
             visible = mask * (rand(mask) < uniform(n, low, high))
             z = torch.randn(x.shape, generator=generator, device=device)
-            x_gen = self._generate(networks, x, visible, numeric, codes, z)
+            with autocast(self.precision, device):
+                x_gen = self._generate(networks, x, visible, numeric, codes, z)
+            x_gen = x_gen.float()
             mse = (((x_gen - x) ** 2) * mask).sum() / mask.sum().clamp_min(1.0)
             loss = alpha * mse
             if D is not None:
@@ -318,7 +328,8 @@ class GAINImputer(_BaseTorchImputer):
                 hint = b * visible + 0.5 * (1 - b)
                 x_hat = visible * x + (1 - visible) * x_gen
                 # discriminator: tell visible from generated where no hint is given
-                d_logits = D((x_hat.detach(), hint), numeric, codes)
+                with autocast(self.precision, device):
+                    d_logits = D((x_hat.detach(), hint), numeric, codes).float()
                 weight = 1 - b
                 d_loss = (
                     F.binary_cross_entropy_with_logits(
@@ -329,7 +340,8 @@ class GAINImputer(_BaseTorchImputer):
                 d_loss.backward()
                 opt_d.step()
                 # generator: make generated entries look visible
-                g_logits = D((x_hat, hint), numeric, codes)
+                with autocast(self.precision, device):
+                    g_logits = D((x_hat, hint), numeric, codes).float()
                 weight = (1 - b) * (1 - visible)
                 adv = (
                     F.binary_cross_entropy_with_logits(

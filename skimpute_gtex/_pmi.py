@@ -3,6 +3,7 @@
 import torch
 
 from ._base import _BaseTorchImputer
+from ._torch._device import autocast
 from ._torch._networks import ConditionalMLP
 from ._torch._optim import make_optimizer
 from .utils._compat import _fit_context
@@ -97,6 +98,12 @@ class PMIImputer(_BaseTorchImputer):
         Where to train: ``"auto"`` uses CUDA when available. The fitted network
         is kept on the CPU, so a pickle loads on any machine; ``transform``
         runs on the CPU.
+    precision : {"float32", "bfloat16", "auto"}, default="float32"
+        Arithmetic of the training forward pass. ``"bfloat16"`` runs the
+        matrix products under :func:`torch.autocast` in bfloat16 (weights,
+        optimizer state and loss stay float32); ``"auto"`` does so where the
+        device supports bfloat16 natively (CUDA with bfloat16, CPUs with
+        AVX512-BF16 or AMX) and uses float32 elsewhere. Prediction is float32.
     random_state : int, RandomState instance or None, default=None
         Decides the validation split, the weight initialisation, the mini-batch
         order, the pseudo-masks and dropout. Torch's global random state is
@@ -190,6 +197,7 @@ class PMIImputer(_BaseTorchImputer):
         clip=True,
         keep_empty_features=False,
         device="auto",
+        precision="float32",
         random_state=None,
         verbose=0,
     ):
@@ -213,6 +221,7 @@ class PMIImputer(_BaseTorchImputer):
         self.clip = clip
         self.keep_empty_features = keep_empty_features
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -263,7 +272,9 @@ class PMIImputer(_BaseTorchImputer):
             keep = torch.rand(x.shape, generator=generator, device=x.device) < p
             visible = mask * keep
             hidden = mask - visible
-            out = net((x * visible, visible), numeric, codes)
+            with autocast(self.precision, x.device):
+                out = net((x * visible, visible), numeric, codes)
+            out = out.float()
             loss = (((out - x) ** 2) * hidden).sum() / hidden.sum().clamp_min(1.0)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

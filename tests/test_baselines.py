@@ -14,9 +14,11 @@ from skimpute_gtex.baselines import (
     BloodSurrogateImputer,
     CovariateImputer,
     MissForestImputer,
+    SoftImputeImputer,
     TissueMedianImputer,
 )
 from skimpute_gtex.datasets import make_gtex_like, simulate_missing
+from skimpute_gtex.metrics import masked_r2_score
 
 SPEC = [
     ("tissue", "categorical", ["tissue"]),
@@ -355,3 +357,50 @@ def test_covariate_imputer_rejects_width_changes():
     imp = CovariateImputer(SimpleImputer(add_indicator=True))
     with pytest.raises(ValueError, match="one output column per input column"):
         imp.fit_transform(X)
+
+
+# ---------------------------------------------------------------- soft-impute
+def _low_rank(n=120, p=40, rank=3, seed=0, rate=0.4):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, rank) @ rng.randn(rank, p) + 0.1 * rng.randn(n, p)
+    X_miss, mask = simulate_missing(X, rate, random_state=seed + 1)
+    return X, X_miss, mask
+
+
+def test_softimpute_recovers_low_rank_and_beats_the_mean():
+    X, X_miss, mask = _low_rank()
+    imp = SoftImputeImputer(random_state=0).fit(X_miss)
+    out = imp.transform(X_miss)
+    assert masked_r2_score(X, out, mask) > 0.9
+    assert imp.shrinkage_ in np.geomspace(0.9, 0.005, imp.n_shrinkages)
+    assert imp.validation_scores_ and max(imp.validation_scores_) > 0.8
+    np.testing.assert_array_equal(out[~mask], X_miss[~mask])
+
+
+def test_softimpute_transform_is_the_fitted_fixed_point():
+    # transform folds rows into the fitted model in closed form; on the
+    # training data that must give soft-impute's own completed matrix
+    from skimpute_gtex.baselines._softimpute import soft_impute
+
+    X, X_miss, mask = _low_rank(seed=3)
+    imp = SoftImputeImputer(shrinkage=0.05, tol=1e-12, max_iter=3000).fit(X_miss)
+    observed = ~np.isnan(X_miss)
+    resid = np.where(observed, (X_miss - imp.mean_) / imp.scale_ - imp.coef_[0], 0)
+    z, _, _, _ = soft_impute(resid, observed, imp.lambda_, max_iter=3000, tol=1e-12)
+    expected = (imp.coef_[0] + z) * imp.scale_ + imp.mean_
+    out = imp.transform(X_miss)
+    np.testing.assert_allclose(out[mask], expected[mask], rtol=1e-4, atol=1e-4)
+
+
+def test_softimpute_uses_covariates_and_imputes_new_samples(gtex_small):
+    X = gtex_small.X.drop(columns=["donor"])
+    imp = SoftImputeImputer(covariates=gtex_small.covariate_spec, random_state=0)
+    imp.fit(X.iloc[:150])
+    out = imp.transform(X.iloc[150:])
+    truth = gtex_small.expression.to_numpy()[150:]
+    assert out.shape == truth.shape and not np.isnan(out).any()
+    tm = TissueMedianImputer(covariates=gtex_small.covariate_spec).fit(X.iloc[:150])
+    mask = gtex_small.mask[150:]
+    assert masked_r2_score(truth, out, mask) > masked_r2_score(
+        truth, tm.transform(X.iloc[150:]), mask
+    )

@@ -81,3 +81,32 @@ def draw_seed(random_state):
 def as_tensor(array, device, dtype=torch.float32):
     """Copy a NumPy array into a contiguous tensor on ``device``."""
     return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=device)
+
+
+def bf16_supported(device):
+    """Whether ``device`` runs bfloat16 matrix products natively.
+
+    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: oneDNN's check for
+    AVX512-BF16 or AMX (without them bfloat16 is emulated and slower).
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast(precision, device):
+    """Autocast context for the forward pass: bfloat16 matmuls or none.
+
+    ``precision`` is ``"float32"`` (no autocast), ``"bfloat16"`` or ``"auto"``
+    (bfloat16 where :func:`bf16_supported`). Weights stay float32 (the
+    optimizer updates float32 master weights) and callers compute the loss in
+    float32.
+    """
+    device = torch.device(device)
+    use = precision == "bfloat16" or (precision == "auto" and bf16_supported(device))
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
+
