@@ -49,6 +49,11 @@ STUDY = {
     "PMI-v2-d0.3": _pmi(**{**V2, "dropout": 0.3}),
     "PMI-v2-noema": _pmi(**{**V2, "ema_decay": None}),
     "PMI-v2-h256": _pmi(**{**V2, "hidden_layer_sizes": (256, 256)}),
+    "PMI-v2-bf16": _pmi(**{**V2, "precision": "bfloat16"}),
+    "PMI-v2-auto": _pmi(**{**V2, "n_estimators": "auto"}),
+    "PMI-v2-auto-bf16": _pmi(**{**V2, "n_estimators": "auto",
+                                "precision": "bfloat16"}),
+    "PMI-v2-ens5": _pmi(**{**V2, "n_estimators": 5}),
 }
 
 

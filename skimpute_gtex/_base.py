@@ -24,11 +24,12 @@ from ._torch._device import (
     resolve_device,
     thread_limit,
 )
-from ._torch._networks import build, set_generator
-from ._torch._training import log, train
+from ._torch._networks import AveragedNetworks, build, set_generator
+from ._torch._training import log, n_batches, train
 from .utils._compat import Interval, StrOptions, _check_feature_names_in
 
 _PREDICT_CHUNK = 4096  # rows per forward pass in transform: bounded memory
+_MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
 
 
 def standardized_rows(genes, mask, mean, scale, rows=None):
@@ -289,6 +290,8 @@ class _BaseTorchImputer(_BaseImputer):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "n_estimators": [StrOptions({"auto"}), Interval(Integral, 1, None,
+                                                        closed="left")],
         "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -453,57 +456,95 @@ class _BaseTorchImputer(_BaseImputer):
             validation, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         vocab_sizes = [len(c) for c in self.categories_] if codes.shape[1] else []
 
+        n_members = self._n_members(len(rows))
         step_flops = self._batch_size(len(rows)) * self._row_flops()
         cpu_threads = (
             thread_limit(step_flops) if device.type == "cpu" else nullcontext()
         )
+        shape = (n_genes, numeric.shape[1], vocab_sizes)
+        members, histories = [], []
+        with cpu_threads:
+            data = _Data(genes, mask, mean, scale, rows, numeric, codes, device)
+            val_data = None
+            if validation is not None:
+                val_data = _Data(genes, mask, mean, scale, validation, numeric,
+                                 codes, device)
+            val_seed = draw_seed(rng) if validation is not None else None
+            log(self, self.verbose,
+                f"training {n_members} network(s) on {len(rows)} samples x "
+                f"{n_genes} genes, device={device}")
+            for k in range(n_members):
+                if k:  # the first member's seeds were drawn above
+                    init_seed, train_seed = draw_seed(rng), draw_seed(rng)
+                networks, history = self._train_member(
+                    shape, data, val_data, val_seed, init_seed, train_seed, device
+                )
+                members.append(networks)
+                histories.append(history)
+        # success: only now does the estimator get its fitted state
+        for name in self._network_names:
+            nets = [m[name] for m in members if m.get(name) is not None]
+            value = None
+            if nets:
+                value = nets[0] if len(nets) == 1 else AveragedNetworks(nets)
+            setattr(self, name, value)
+        self.mean_, self.scale_ = mean, scale
+        self.n_estimators_ = n_members
+        history = histories[0]
+        self.n_iter_ = history.n_iter
+        self.n_steps_ = sum(h.n_steps for h in histories)
+        self.loss_curve_ = history.loss_curve
+        if self.early_stopping:
+            self.validation_scores_ = history.validation_scores
+            self.best_validation_score_ = float(
+                np.mean([h.best_validation_score for h in histories])
+            )
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        return self
+
+    def _n_members(self, n_rows):
+        """Networks to train: ``n_estimators``, or the "auto" rule.
+
+        "auto": as many networks as the step budget ``max_steps`` holds, when
+        ``max_iter`` epochs of one network use less than it (small data), at
+        most ``_MAX_AUTO_MEMBERS``; one network otherwise or without a budget.
+        """
+        if self.n_estimators != "auto":
+            return int(self.n_estimators)
+        if self.max_steps is None or self.early_stopping:
+            return 1
+        batch = min(self._batch_size(n_rows), n_rows)
+        per_member = self.max_iter * n_batches(n_rows, batch)
+        return int(np.clip(self.max_steps // max(per_member, 1), 1,
+                           _MAX_AUTO_MEMBERS))
+
+    def _train_member(self, shape, data, val_data, val_seed, init_seed, train_seed,
+                      device):
+        """Train one set of networks; returns ``(networks, history)`` on the CPU."""
         generator = make_generator(train_seed, device)
         # the initial weights do not depend on the device: drawn on the CPU
-        networks = self._networks(
-            n_genes, numeric.shape[1], vocab_sizes,
-            make_generator(init_seed, "cpu"),
-        )
+        networks = self._networks(*shape, make_generator(init_seed, "cpu"))
         try:
-            with cpu_threads:
-                for m in networks.values():
-                    m.to(device)
-                    set_generator(m, generator)
-                data = _Data(genes, mask, mean, scale, rows, numeric, codes, device)
-                step, optimizers = self._make_step(networks, data, generator)
-                score = None
-                if validation is not None:
-                    val_data = _Data(genes, mask, mean, scale, validation, numeric,
-                                     codes, device)
-                    score = self._validation_score(
-                        networks, val_data, draw_seed(rng)
-                    )
-                log(self, self.verbose,
-                    f"training on {len(rows)} samples x {n_genes} genes, "
-                    f"device={device}")
-                history = train(
-                    self, modules=networks, step=step, optimizers=optimizers,
-                    validation_score=score, n_rows=len(rows), device=device,
-                    generator=generator,
-                )
+            for m in networks.values():
+                m.to(device)
+                set_generator(m, generator)
+            step, optimizers = self._make_step(networks, data, generator)
+            score = None
+            if val_data is not None:
+                score = self._validation_score(networks, val_data, val_seed)
+            history = train(
+                self, modules=networks, step=step, optimizers=optimizers,
+                validation_score=score, n_rows=data.x.shape[0], device=device,
+                generator=generator,
+            )
         finally:
             # portable pickles, and no generator left inside the modules
             for m in networks.values():
                 set_generator(m, None)
                 m.to("cpu")
-        # success: only now does the estimator get its fitted state
-        for name in self._network_names:
-            setattr(self, name, networks.get(name))
-        self.mean_, self.scale_ = mean, scale
-        self.n_iter_ = history.n_iter
-        self.n_steps_ = history.n_steps
-        self.loss_curve_ = history.loss_curve
-        if self.early_stopping:
-            self.validation_scores_ = history.validation_scores
-            self.best_validation_score_ = history.best_validation_score
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-        return self
+        return networks, history
 
     # ------------------------------------------------------------- transform
     def _impute(self, X, draw=None):

@@ -69,6 +69,14 @@ class PMIImputer(_BaseTorchImputer):
         Budget of optimisation steps (mini-batches): training stops after
         ``max_iter`` epochs or once ``max_steps`` steps are done, rounded up to
         a whole epoch, whichever comes first. ``None``: ``max_iter`` only.
+    n_estimators : int or "auto", default=1
+        Number of networks trained (each with its own initial weights,
+        mini-batches, pseudo-masks and dropout, all decided by
+        ``random_state``) whose predictions are averaged. ``"auto"`` spends
+        the step budget: when ``max_iter`` epochs of one network take fewer
+        than ``max_steps`` steps (small data), ``max_steps // steps_per_network``
+        networks (at most 8) are trained; otherwise, or with
+        ``max_steps=None`` or early stopping, one.
     ema_decay : float in [0, 1) or None, default=None
         Keep an exponential moving average of the weights with this decay
         per step (with a warm-up, ``min(ema_decay, (1 + t) / (10 + t))`` at
@@ -114,7 +122,9 @@ class PMIImputer(_BaseTorchImputer):
     Attributes
     ----------
     module_ : torch.nn.Module
-        The trained network, on the CPU.
+        The trained network, on the CPU; with several networks
+        (``n_estimators_ > 1``) a module averaging them, whose ``members``
+        are the networks.
     mean_ : ndarray of shape (n_genes,)
         Per-gene mean of the observed training entries.
     scale_ : ndarray of shape (n_genes,)
@@ -129,9 +139,11 @@ class PMIImputer(_BaseTorchImputer):
     categories_ : list of ndarray
         Categories of each categorical covariate column, as strings.
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (per network).
+    n_estimators_ : int
+        Number of networks trained and averaged.
     n_steps_ : int
-        Number of optimisation steps (mini-batches) run.
+        Number of optimisation steps (mini-batches) run, all networks together.
     loss_curve_ : list of float
         Training loss (masked MSE, standardized units) per epoch.
     validation_scores_ : list of float or None
@@ -189,6 +201,7 @@ class PMIImputer(_BaseTorchImputer):
         weight_decay=0.0,
         max_iter=300,
         max_steps=None,
+        n_estimators=1,
         ema_decay=None,
         tol=1e-4,
         early_stopping=True,
@@ -213,6 +226,7 @@ class PMIImputer(_BaseTorchImputer):
         self.weight_decay = weight_decay
         self.max_iter = max_iter
         self.max_steps = max_steps
+        self.n_estimators = n_estimators
         self.ema_decay = ema_decay
         self.tol = tol
         self.early_stopping = early_stopping

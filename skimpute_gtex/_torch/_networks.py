@@ -83,6 +83,24 @@ def build(factory, generator):
     return init_parameters(module, generator)
 
 
+class AveragedNetworks(nn.Module):
+    """Several networks of the same shape whose outputs are averaged.
+
+    ``members[k]`` is the k-th trained network; ``forward`` passes its
+    arguments to each and returns the mean of their outputs.
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, *args):
+        out = self.members[0](*args)
+        for m in self.members[1:]:
+            out = out + m(*args)
+        return out / len(self.members)
+
+
 class CovariateEmbeddings(nn.Module):
     """One learned embedding per categorical covariate column.
 

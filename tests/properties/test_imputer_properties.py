@@ -88,3 +88,85 @@ def test_covariate_spec_forms_resolve_alike(X, seed):
     outs = [PMIImputer(covariates=s, **FAST).fit_transform(frame) for s in specs]
     for out in outs[1:]:
         assert np.array_equal(out, outs[0])
+
+
+DEEP = [
+    lambda **kw: PMIImputer(**{**FAST, "dropout": 0.5, **kw}),
+    lambda **kw: GAINImputer(**{**FAST, "adversarial_weight": 1.0, **kw}),
+]
+
+
+@pytest.mark.parametrize("make", DEEP, ids=["PMI", "GAIN"])
+@SETTINGS
+@given(X=incomplete_matrices(), n_estimators=st.integers(1, 2))
+def test_global_torch_state_untouched(make, X, n_estimators):
+    # a library borrows the process: torch's global generator and its thread
+    # settings are what they were after fit, transform and sampling
+    import torch
+
+    rng_state = torch.get_rng_state()
+    threads, interop = torch.get_num_threads(), torch.get_num_interop_threads()
+    imp = make(n_estimators=n_estimators).fit(X)
+    imp.transform(X)
+    if hasattr(imp, "sample_imputations"):
+        imp.sample_imputations(X, 2, random_state=0)
+    assert torch.equal(torch.get_rng_state(), rng_state)
+    assert torch.get_num_threads() == threads
+    assert torch.get_num_interop_threads() == interop
+
+
+class _Interrupt:
+    """Make the training step of ``estimator`` raise ``exc`` at call ``after``."""
+
+    def __init__(self, estimator, exc, after=1):
+        self.estimator, self.exc, self.after = estimator, exc, after
+
+    def __enter__(self):
+        original = type(self.estimator)._make_step
+        calls = [0]
+
+        def make_step(est, *args):
+            step, optimizers = original(est, *args)
+
+            def failing(idx):
+                calls[0] += 1
+                if calls[0] > self.after:
+                    raise self.exc
+                return step(idx)
+
+            return failing, optimizers
+
+        self.estimator._make_step = make_step.__get__(self.estimator)
+        return self
+
+    def __exit__(self, *exc_info):
+        del self.estimator._make_step
+
+
+@pytest.mark.parametrize("make", DEEP, ids=["PMI", "GAIN"])
+@SETTINGS
+@given(X=incomplete_matrices(),
+       exc=st.sampled_from([KeyboardInterrupt, ValueError("diverged"),
+                            RuntimeError("out of memory")]))
+def test_failed_fit_leaves_no_fitted_state(make, X, exc):
+    # an exception (or Ctrl-C) from inside a training step propagates and
+    # leaves the estimator exactly as before the call: unfitted after a
+    # failed first fit, still the old model after a failed refit
+    from sklearn.exceptions import NotFittedError
+
+    imp = make(max_iter=3)  # at least 3 steps: the second one raises
+    before = dict(imp.__dict__)
+    with _Interrupt(imp, exc), pytest.raises(type(exc) if isinstance(
+            exc, BaseException) else exc):
+        imp.fit(X)
+    assert imp.__dict__ == before
+    with pytest.raises(NotFittedError):
+        imp.transform(X)
+    fitted = imp.fit(X).transform(X)
+    state = dict(imp.__dict__)
+    with _Interrupt(imp, exc), pytest.raises(type(exc) if isinstance(
+            exc, BaseException) else exc):
+        imp.fit(X[::-1])
+    assert imp.__dict__.keys() == state.keys()
+    assert all(imp.__dict__[k] is state[k] for k in state)
+    assert np.array_equal(imp.transform(X), fitted)  # the old model survives
