@@ -54,6 +54,8 @@ STUDY = {
     "PMI-v2-auto-bf16": _pmi(**{**V2, "n_estimators": "auto",
                                 "precision": "bfloat16"}),
     "PMI-v2-ens5": _pmi(**{**V2, "n_estimators": 5}),
+    "PMI-v1-ema": _pmi(ema_decay=0.995),
+    "PMI-v1-ema-bf16": _pmi(ema_decay=0.995, precision="bfloat16"),
 }
 
 

@@ -26,7 +26,13 @@ from ._torch._device import (
 )
 from ._torch._networks import AveragedNetworks, build, set_generator
 from ._torch._training import log, n_batches, train
-from .utils._compat import Interval, StrOptions, _check_feature_names_in
+from .utils._compat import (
+    Interval,
+    StrOptions,
+    _check_feature_names_in,
+    _get_output_config,
+)
+from .utils._constraints import PositiveIntegers, UnitRange
 
 _PREDICT_CHUNK = 4096  # rows per forward pass in transform: bounded memory
 _MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
@@ -115,10 +121,41 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
         else:
             out = out[:, self._valid_mask]
         if self.covariate_output == "passthrough" and self.covariate_indices_.size:
+            if _get_output_config("transform", self)["dense"] == "pandas":
+                return self._passthrough_frame(X, out)
             cov = take_columns(X, self.covariate_indices_)
             cov = cov.to_numpy() if hasattr(cov, "to_numpy") else np.asarray(cov)
             out = np.hstack([out.astype(object), cov.astype(object)])
         return out
+
+    def _passthrough_frame(self, X, out):
+        """Genes and passed-through covariates as a DataFrame, dtypes kept.
+
+        With ``set_output(transform="pandas")`` an object array would make
+        every column object; here genes keep their float dtype, covariates of
+        a DataFrame keep theirs, and numerical covariates of an array become
+        float64. Column names are set by scikit-learn's output wrapper.
+        """
+        import pandas as pd
+
+        index = X.index if hasattr(X, "index") else None
+        parts = [pd.DataFrame(out, index=index)]
+        numeric_columns = {
+            int(j) for _, kind, idx in self._covariates_resolved
+            if kind == "numerical" for j in idx
+        }
+        for j in self.covariate_indices_:
+            col = take_columns(X, [j])
+            if not hasattr(col, "iloc"):
+                values = np.asarray(col).ravel()
+                if int(j) in numeric_columns:
+                    values = values.astype(np.float64)
+                col = pd.DataFrame({0: values}, index=index)
+            parts.append(col.reset_index(drop=True).set_axis(index)
+                         if index is not None else col.reset_index(drop=True))
+        frame = pd.concat(parts, axis=1)
+        frame.columns = range(frame.shape[1])
+        return frame
 
     # ------------------------------------------------------------------ input
     def _validate_input(self, X, *, reset):
@@ -277,8 +314,9 @@ class _BaseTorchImputer(_BaseImputer):
         **_BaseImputer._parameter_constraints,
         "hidden_layer_sizes": [
             Interval(Integral, 1, None, closed="left"),
-            "array-like",
+            PositiveIntegers(),
         ],
+        "pseudo_mask_range": [UnitRange(low_below_one=True)],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "batch_size": [
@@ -383,11 +421,6 @@ class _BaseTorchImputer(_BaseImputer):
 
     def _mask_range(self):
         low, high = self.pseudo_mask_range
-        if not 0.0 <= low <= high <= 1.0:
-            raise ValueError(
-                "pseudo_mask_range must be (low, high) with 0 <= low <= high <= 1; "
-                f"got {self.pseudo_mask_range!r}."
-            )
         return float(low), float(high)
 
     def _fit(self, X):
@@ -416,7 +449,6 @@ class _BaseTorchImputer(_BaseImputer):
         }
 
     def _fit_unsafe(self, X):
-        self._mask_range()
         genes, numeric, codes = self._validate_input(X, reset=True)
         n_samples, n_genes = genes.shape
         if n_samples < 2:
@@ -446,14 +478,18 @@ class _BaseTorchImputer(_BaseImputer):
         if self.early_stopping:
             n_val = int(round(self.validation_fraction * n_samples))
             if n_val < 2 or n_samples - n_val < 2:
-                raise ValueError(
-                    f"early_stopping needs at least 2 validation and 2 training "
-                    f"rows; validation_fraction={self.validation_fraction} of "
-                    f"n_samples={n_samples} gives {n_val}. Use more samples, a "
-                    "larger validation_fraction or early_stopping=False."
+                warnings.warn(
+                    f"{type(self).__name__}: early_stopping needs at least 2 "
+                    f"validation and 2 training rows; validation_fraction="
+                    f"{self.validation_fraction} of n_samples={n_samples} gives "
+                    f"{n_val}. Training without early stopping for the whole "
+                    "budget (max_iter epochs, max_steps steps) instead.",
+                    UserWarning,
                 )
-            perm = rng.permutation(n_samples)
-            validation, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+            else:
+                perm = rng.permutation(n_samples)
+                validation, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        self._early_stopped = validation is not None
         vocab_sizes = [len(c) for c in self.categories_] if codes.shape[1] else []
 
         n_members = self._n_members(len(rows))
@@ -494,7 +530,7 @@ class _BaseTorchImputer(_BaseImputer):
         self.n_iter_ = history.n_iter
         self.n_steps_ = sum(h.n_steps for h in histories)
         self.loss_curve_ = history.loss_curve
-        if self.early_stopping:
+        if self._early_stopped:
             self.validation_scores_ = history.validation_scores
             self.best_validation_score_ = float(
                 np.mean([h.best_validation_score for h in histories])
@@ -513,7 +549,7 @@ class _BaseTorchImputer(_BaseImputer):
         """
         if self.n_estimators != "auto":
             return int(self.n_estimators)
-        if self.max_steps is None or self.early_stopping:
+        if self.max_steps is None or self._early_stopped:
             return 1
         batch = min(self._batch_size(n_rows), n_rows)
         per_member = self.max_iter * n_batches(n_rows, batch)

@@ -12,6 +12,7 @@ from ._torch._device import autocast, draw_seed, make_generator
 from ._torch._networks import ConditionalMLP
 from ._torch._optim import make_optimizer
 from .utils._compat import Interval, _fit_context
+from .utils._constraints import UnitRange
 
 
 class GAINImputer(_BaseTorchImputer):
@@ -57,6 +58,9 @@ class GAINImputer(_BaseTorchImputer):
         visible to the generator during training.
     hint_range : tuple of float (low, high), default=(0.5, 0.5)
         Range of the per-example hint rate ``p`` of ``b ~ Bernoulli(p)``.
+        Only used by the adversarial model (``adversarial_weight > 0``): with
+        the default ``adversarial_weight=0`` (GAIN-MSE) there is no
+        discriminator, so no hint, and this parameter has no effect.
     alpha : float, default=10.0
         Weight ``lambda`` of the reconstruction (MSE) term of the generator.
     adversarial_weight : float, default=0.0
@@ -104,7 +108,9 @@ class GAINImputer(_BaseTorchImputer):
         when ``early_stopping=False``) that resets the patience counter.
     early_stopping : bool, default=True
         Stop on the R² of held-out observed entries (hidden with a fixed
-        pseudo-mask) and restore the best weights.
+        pseudo-mask) and restore the best weights. When the data are too small
+        for 2 validation and 2 training rows, a ``UserWarning`` says so and
+        the whole budget is trained instead.
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping.
     n_iter_no_change : int, default=10
@@ -198,8 +204,7 @@ class GAINImputer(_BaseTorchImputer):
 
     _parameter_constraints: dict = {
         **_BaseTorchImputer._parameter_constraints,
-        "pseudo_mask_range": [tuple, list],
-        "hint_range": [tuple, list],
+        "hint_range": [UnitRange()],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "adversarial_weight": [Interval(Real, 0, None, closed="left")],
     }
@@ -279,12 +284,6 @@ class GAINImputer(_BaseTorchImputer):
         self : GAINImputer
             The fitted imputer.
         """
-        low, high = self.hint_range
-        if not 0.0 <= low <= high <= 1.0:
-            raise ValueError(
-                "hint_range must be (low, high) with 0 <= low <= high <= 1; got "
-                f"{self.hint_range!r}."
-            )
         return self._fit(X)
 
     _network_names = ("generator_", "discriminator_")

@@ -89,7 +89,10 @@ class PMIImputer(_BaseTorchImputer):
         Hold out ``validation_fraction`` of the rows, hide part of their
         observed entries with a fixed pseudo-mask, stop when the R² on those
         entries has not improved for ``n_iter_no_change`` epochs, and restore
-        the best weights.
+        the best weights. When the data are too small for 2 validation and 2
+        training rows, a ``UserWarning`` says so and the whole budget is
+        trained instead. ``False`` trains for the budget (``max_iter``,
+        ``max_steps``) on every row.
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping.
     n_iter_no_change : int, default=10
@@ -183,7 +186,6 @@ class PMIImputer(_BaseTorchImputer):
 
     _parameter_constraints: dict = {
         **_BaseTorchImputer._parameter_constraints,
-        "pseudo_mask_range": [tuple, list],
     }
 
     def __init__(

@@ -225,8 +225,10 @@ def test_early_stopping_attributes_and_convergence_warning(gtex_small):
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         PMIImputer(**{**FAST, "early_stopping": True, "max_iter": 2,
                       "tol": 0.0}).fit(X)
-    with pytest.raises(ValueError, match="early_stopping needs at least 2"):
-        PMIImputer(**{**FAST, "early_stopping": True}).fit(X.iloc[:8])
+    # too few rows for a validation split: a warning, then the whole budget
+    with pytest.warns(UserWarning, match="early_stopping needs at least 2"):
+        small = PMIImputer(**{**FAST, "early_stopping": True}).fit(X.iloc[:8])
+    assert small.n_iter_ == FAST["max_iter"] and small.validation_scores_ is None
 
 
 def test_fixed_budget_runs_every_epoch_without_warning(gtex_small):
@@ -360,3 +362,38 @@ def test_batches_cover_rows_without_singletons(n_rows, batch_size):
     assert len(chunks) == n_batches(n_rows, batch_size)
     assert sorted(torch.cat(chunks).tolist()) == list(range(n_rows))
     assert all(c.numel() > 1 for c in chunks)
+
+
+@pytest.mark.parametrize("Imputer", [PMIImputer, GAINImputer])
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("hidden_layer_sizes", (16, 0)),
+        ("hidden_layer_sizes", (16, -3)),
+        ("hidden_layer_sizes", ()),
+        ("hidden_layer_sizes", (16, 2.5)),
+        ("pseudo_mask_range", (1, 1)),  # would hide, and so train, nothing
+        ("pseudo_mask_range", (0.1, 0.5, 0.9)),
+        ("pseudo_mask_range", (0.8, 0.2)),
+        ("pseudo_mask_range", "0.5"),
+        ("n_estimators", 0),
+        ("max_steps", 0),
+        ("ema_decay", 1.0),
+        ("precision", "float16"),
+    ],
+)
+def test_invalid_parameters_are_named(Imputer, param, value):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X = np.random.RandomState(0).randn(20, 3)
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter"):
+        Imputer(**{param: value}).fit(X)
+
+
+@pytest.mark.parametrize("value", [(0.6, 0.2), (0.5, 1.5), (0.5,)])
+def test_invalid_hint_range_is_named(value):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X = np.random.RandomState(0).randn(20, 3)
+    with pytest.raises(InvalidParameterError, match="'hint_range' parameter"):
+        GAINImputer(hint_range=value, adversarial_weight=1.0).fit(X)

@@ -12,10 +12,12 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import _check_feature_names_in
 
 __all__ = [
     "_fit_context",
+    "_get_output_config",
     "_check_feature_names_in",
     "HasMethods",
     "Interval",
