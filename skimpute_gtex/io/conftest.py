@@ -1,0 +1,17 @@
+"""pytest: the doctests of this package need anndata, an optional dependency."""
+
+import pytest
+
+try:
+    import anndata  # noqa: F401
+except ImportError:
+    collect_ignore = ["_anndata.py"]
+
+#: anndata 0.12 reads a pandas option that pandas 3 deprecates
+ANNDATA_ON_PANDAS_3 = "ignore:The 'future.infer_string' option is deprecated"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "skimpute_gtex/io/" in item.nodeid.replace("\\", "/"):
+            item.add_marker(pytest.mark.filterwarnings(ANNDATA_ON_PANDAS_3))
