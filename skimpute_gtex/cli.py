@@ -6,8 +6,9 @@ Subcommands:
     Compare PMIImputer, KNNImputer (with the same covariates, one-hot) and the
     tissue median on synthetic GTEx-like data, in place and inductively.
 ``fit``
-    Fit an imputer on an expression matrix (and a covariate table) and save it
-    with joblib.
+    Fit an imputer on an expression matrix (its covariates given as columns of
+    the matrix file, ``obs`` columns of an ``.h5ad``, or in a separate table)
+    and save it with joblib.
 ``impute``
     Impute a matrix, in place (fit PMI on it) or with a saved model.
 ``benchmark``
@@ -22,6 +23,12 @@ row names or it holds distinct strings. Otherwise the first column may be a
 gene, and the command stops and asks for ``--index-col NAME|N`` or
 ``--no-index``: it never guesses.
 
+An ``.h5ad`` file (AnnData, with the optional ``anndata`` package) is read
+with :func:`skimpute_gtex.io.read_anndata` (samples are ``obs``, genes
+``var``, ``--layer`` or ``X``) and written with
+:func:`skimpute_gtex.io.write_anndata` (imputed ``X``, the observed matrix in
+``layers["observed"]``).
+
 Every subcommand returns 0 on success and 2, with a one-line message on
 stderr, on a user error (missing file, unknown format, unknown covariate
 column, genes that do not match a saved model, training options given with a
@@ -29,6 +36,7 @@ saved model). Warnings are printed as one line ``warning: ...``.
 """
 
 import argparse
+import difflib
 import os
 import sys
 import time
@@ -40,24 +48,52 @@ import pandas as pd
 
 from . import __version__
 
+#: read every float of a CSV as written: pandas < 3 parses some a bit off
+#: unless asked for round_trip, pandas 3 does by default (and deprecates it)
+_EXACT_FLOATS = ({} if int(pd.__version__.split(".")[0]) >= 3
+                 else {"float_precision": "round_trip"})
+
 
 class CLIError(Exception):
     """A user error: printed as one line, exit code 2."""
 
 
+class _NoSuchColumns(CLIError):
+    """Covariate columns that the matrix file lacks."""
+
+    def __init__(self, path, unknown, table):
+        self.path, self.unknown = path, unknown
+        text = [str(c) for c, t in table.dtypes.items()
+                if not pd.api.types.is_numeric_dtype(t)]
+        close = sorted({m for u in unknown
+                        for m in difflib.get_close_matches(u, map(str, table), 3)})
+        self.listing = (f"{table.shape[1]} columns; non-numeric: {text[:5]}"
+                        f"{' ...' if len(text) > 5 else ''}"
+                        f"{f'; did you mean {close}?' if close else ''}")
+        super().__init__(
+            f"{path}: covariate column(s) {unknown} not found in the matrix file "
+            f"({self.listing}); name columns of this file, or give the "
+            "covariates in --covariates FILE.")
+
+
 # -------------------------------------------------------------------- input
 def _kind(path):
     name = os.fspath(path).lower()
+    if name.endswith(".h5ad"):
+        return "h5ad"
     for ext in (".gz", ".bz2", ".xz", ".zip"):
         if name.endswith(ext):
             name = name[: -len(ext)]
+    if name.endswith(".h5ad"):
+        raise CLIError(f"{path}: a compressed .h5ad cannot be read; decompress it "
+                       "(an .h5ad file has its own compression).")
     for kind, exts in (("csv", (".csv",)), ("tsv", (".tsv", ".txt", ".tab")),
                        ("parquet", (".parquet", ".pq")), ("gct", (".gct",))):
         if name.endswith(exts):
             return kind
     raise CLIError(
-        f"{path}: unknown file format; use .csv, .tsv/.txt, .parquet or .gct "
-        "(optionally .gz)."
+        f"{path}: unknown file format; use .csv, .tsv/.txt, .parquet, .gct "
+        "(optionally .gz) or .h5ad."
     )
 
 
@@ -92,7 +128,8 @@ def _read_table(path):
             _need_parquet(path)
             table = pd.read_parquet(path)
         else:
-            table = pd.read_csv(path, sep="," if kind == "csv" else "\t")
+            table = pd.read_csv(path, sep="," if kind == "csv" else "\t",
+                                **_EXACT_FLOATS)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise CLIError(f"{path}: cannot read it as {kind.upper()}: {exc}") from None
     if isinstance(table.index, pd.RangeIndex):
@@ -152,7 +189,54 @@ def _check_ids(index, path, what):
         raise CLIError(f"{path}: duplicated {what} ids: {dup[:5]}")
 
 
-def _check_numeric(table, path, row_what, column_what, *, row_ids):
+def _text_cells(table, columns):
+    """Boolean frame: the cells of ``columns`` that hold text, not numbers."""
+    return pd.DataFrame({c: (pd.to_numeric(table[c], errors="coerce").isna()
+                             & table[c].notna()).to_numpy() for c in columns},
+                        index=table.index)
+
+
+def _text_hint(table, bad, *, genes_as_rows, row_ids):
+    """Why the columns ``bad`` may hold text, as a parenthesised hint, or ''."""
+    text = _text_cells(table, bad)
+    rows = text.any(axis=1).to_numpy()
+    n_rows, n_columns = table.shape
+    names = f"{bad[:5]}{' ...' if len(bad) > 5 else ''}"
+    # transposed: a few rows (annotations such as tissue) carry the text of
+    # most columns, where a samples x genes file has it in a few columns
+    if len(bad) >= 2 and len(bad) > n_columns / 2 and rows.sum() <= n_rows / 2:
+        which = (table.index[rows] if row_ids else np.flatnonzero(rows) + 1)
+        which = [str(w) for w in which[:5]]
+        if genes_as_rows:
+            return (f" (rows {which} hold text in {len(bad)} of {n_columns} "
+                    "sample columns: covariates given as rows of a genes x "
+                    "samples file are not read; give them in --covariates FILE, "
+                    "or as columns of a samples x genes file named by "
+                    "--categorical/--numerical)")
+        return (f" (rows {which} hold text in {len(bad)} of {n_columns} "
+                "columns, as annotation rows of a genes x samples file would: "
+                "wrong orientation? See --genes-as-rows; give covariates in "
+                "--covariates FILE or as columns of a samples x genes file)")
+    # columns of text: covariates (samples as rows) or annotations
+    wordy = [c for c in bad if text[c].sum() >= table[c].notna().sum() / 2]
+    if wordy:
+        listed = f"{wordy[:5]}{' ...' if len(wordy) > 5 else ''}"
+        if genes_as_rows:
+            return (f" (column(s) {listed} hold text rather than a sample's "
+                    "values: drop annotation columns such as a description; if "
+                    "the file is samples x genes with covariate columns, leave "
+                    "out --genes-as-rows and name them with "
+                    "--categorical/--numerical)")
+        return (f" (column(s) {listed} hold text: to use them as covariates, "
+                "name them with --categorical (or --numerical), or give the "
+                "covariates in --covariates FILE)")
+    if len(bad) > 1:
+        return f" ({len(bad)} columns are not numeric: {names})"
+    return ""
+
+
+def _check_numeric(table, path, row_what, column_what, *, row_ids,
+                   genes_as_rows=False):
     """Fail on the first non-numeric cell, naming its row and value."""
     bad = [c for c, t in table.dtypes.items() if not pd.api.types.is_numeric_dtype(t)]
     if not bad:
@@ -166,15 +250,12 @@ def _check_numeric(table, path, row_what, column_what, *, row_ids):
         if row_ids:
             where = f"{row_what} {table.index[rows[0]]!r} ({where})"
         cell = f": {where} has {column.iloc[rows[0]]!r}"
-    more = ""
-    if len(bad) > 1:
-        more = (f" ({len(bad)} columns are not numeric: {bad[:5]}"
-                f"{' ...' if len(bad) > 5 else ''}; wrong orientation? See "
-                "--genes-as-rows)")
-    raise CLIError(f"{path}: {column_what} {bad[0]!r} is not numeric{cell}{more}.")
+    hint = _text_hint(table, bad, genes_as_rows=genes_as_rows, row_ids=row_ids)
+    raise CLIError(f"{path}: {column_what} {bad[0]!r} is not numeric{cell}{hint}.")
 
 
-def read_matrix(path, *, genes_as_rows=False, index_col=None, no_index=False):
+def read_matrix(path, *, genes_as_rows=False, index_col=None, no_index=False,
+                layer=None):
     """Samples x genes DataFrame (index: sample ids, columns: gene ids).
 
     The first column of a CSV, TSV or Parquet file holds the ids (of the
@@ -182,20 +263,67 @@ def read_matrix(path, *, genes_as_rows=False, index_col=None, no_index=False):
     row names or when it is a column of distinct strings. ``index_col`` (a
     name or a 0-based position) names the id column; ``no_index`` says there
     is none (the ids are then the row numbers). A first column that could be
-    data is an error that asks for one of the two: it is never guessed.
+    data is an error that asks for one of the two: it is never guessed. An
+    ``.h5ad`` file gives its ``X`` (or ``layer``), ``obs_names`` x
+    ``var_names``, in its own float dtype.
     """
+    return read_input(path, genes_as_rows=genes_as_rows, index_col=index_col,
+                      no_index=no_index, layer=layer)[0]
+
+
+def _read_h5ad(path, columns, *, genes_as_rows, index_col, no_index, layer):
+    """The genes of an ``.h5ad`` file, and its ``obs`` columns ``columns``."""
+    if genes_as_rows or index_col is not None or no_index:
+        raise CLIError(f"{path}: --genes-as-rows, --index-col and --no-index do "
+                       "not apply to .h5ad files (samples are obs, genes var).")
+    try:
+        from .io import read_anndata
+
+        # as categorical: the obs columns as they are, converted below
+        data = read_anndata(path, layer=layer, categorical=list(columns))
+    except ImportError as exc:
+        raise CLIError(f"{path}: {exc}") from None
+    except ValueError as exc:
+        raise CLIError(f"{path}: {exc}") from None
+    n_genes = len(data.gene_names)
+    raw = data.frame.iloc[:, n_genes:] if columns else None
+    return data.frame.iloc[:, :n_genes], raw
+
+
+def read_input(path, *, genes_as_rows=False, index_col=None, no_index=False,
+               layer=None, covariate_columns=()):
+    """``(matrix, covariates)``: ``read_matrix``, less the columns that are covariates.
+
+    ``covariate_columns`` names columns of the matrix file itself (samples as
+    rows) or ``obs`` columns of an ``.h5ad`` file; they are returned as they
+    were read (``None`` without them), and every other column is a gene.
+    """
+    columns = list(covariate_columns)
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file.")
-    if _kind(path) == "gct":
+    kind = _kind(path)
+    if layer is not None and kind != "h5ad":
+        raise CLIError(f"{path}: --layer applies to .h5ad files only.")
+    if kind == "h5ad":
+        return _read_h5ad(path, columns, genes_as_rows=genes_as_rows,
+                          index_col=index_col, no_index=no_index, layer=layer)
+    if kind == "gct":
         if index_col is not None or no_index:
             raise CLIError(f"{path}: --index-col and --no-index do not apply to GCT "
                            "files (their ids are the Name column and the header).")
+        if columns:
+            raise CLIError(f"{path}: a GCT file holds no covariates {columns}: "
+                           "give them in --covariates FILE.")
         from .datasets import read_gct
 
         try:
-            return read_gct(path).expression  # GCT is genes x samples on disk
+            return read_gct(path).expression, None  # GCT is genes x samples
         except ValueError as exc:
             raise CLIError(str(exc)) from None
+    if columns and genes_as_rows:
+        raise CLIError(f"{path}: with --genes-as-rows the covariates {columns} "
+                       "cannot be columns of the matrix file (its columns are "
+                       "samples): give them in --covariates FILE.")
     what, other = ("gene", "sample") if genes_as_rows else ("sample", "gene")
     table, row_names = _read_table(path)
     if not table.shape[1]:
@@ -227,10 +355,44 @@ def read_matrix(path, *, genes_as_rows=False, index_col=None, no_index=False):
         _check_ids(table.index, path, what)
     table.index = table.index.astype(str)
     table.columns = table.columns.astype(str)
-    _check_numeric(table, path, what, other, row_ids=not no_index)
+    raw = None
+    if columns:
+        unknown = [c for c in columns if c not in table.columns]
+        if unknown:
+            raise _NoSuchColumns(path, unknown, table)
+        raw = table[columns]
+        table = table.drop(columns=columns)
+        if not table.shape[1]:
+            raise CLIError(f"{path}: every column is a covariate: there is no "
+                           "gene to impute.")
+    _check_numeric(table, path, what, other, row_ids=not no_index,
+                   genes_as_rows=genes_as_rows)
     if genes_as_rows:
         table = table.T
-    return table.astype(np.float64)
+    return table.astype(np.float64), raw
+
+
+def _covariate_frame(table, categorical, numerical, where):
+    """The covariate columns as the imputers get them, and their spec.
+
+    Categorical values become strings (a missing value is the category
+    ``"NA"``); numerical ones floats, with no missing value.
+    """
+    cov = table.loc[:, categorical + numerical].copy()
+    for c in categorical:
+        cov[c] = cov[c].map(lambda v: "NA" if pd.isna(v) else str(v)).astype(object)
+    for c in numerical:
+        try:
+            cov[c] = cov[c].astype(float)
+        except (TypeError, ValueError):
+            raise CLIError(f"{where}: numerical covariate {c!r} is not numeric; "
+                           "declare it with --categorical.") from None
+        if cov[c].isna().any():
+            raise CLIError(f"{where}: numerical covariate {c!r} has missing values; "
+                           "fill them or declare it with --categorical.")
+    spec = ([(c, "categorical", [c]) for c in categorical]
+            + [(c, "numerical", [c]) for c in numerical])
+    return cov, spec
 
 
 def read_covariates(path, samples, *, sample_column=None, categorical=None,
@@ -258,21 +420,7 @@ def read_covariates(path, samples, *, sample_column=None, categorical=None,
             f"{path}: {len(missing)} sample(s) of the matrix have no covariates "
             f"(first: {missing[:3].tolist()})."
         )
-    cov = table.loc[list(samples), categorical + numerical].copy()
-    for c in categorical:
-        cov[c] = cov[c].map(lambda v: "NA" if pd.isna(v) else str(v))
-    for c in numerical:
-        try:
-            cov[c] = cov[c].astype(float)
-        except ValueError:
-            raise CLIError(f"{path}: numerical covariate {c!r} is not numeric; "
-                           "declare it with --categorical.") from None
-        if cov[c].isna().any():
-            raise CLIError(f"{path}: numerical covariate {c!r} has missing values; "
-                           "fill them or declare it with --categorical.")
-    spec = ([(c, "categorical", [c]) for c in categorical]
-            + [(c, "numerical", [c]) for c in numerical])
-    return cov, spec
+    return _covariate_frame(table.loc[list(samples)], categorical, numerical, path)
 
 
 def _join(matrix, cov):
@@ -282,33 +430,54 @@ def _join(matrix, cov):
     return pd.concat([matrix, cov.set_axis(matrix.index)], axis=1)
 
 
+def _spec_columns(spec, kind):
+    return [c for _, k, cols in spec if k == kind
+            for c in ([cols] if isinstance(cols, str) else cols)]
+
+
 def _load_input(args, spec_from=None):
-    matrix = read_matrix(args.input, genes_as_rows=args.genes_as_rows,
-                         index_col=args.index_col, no_index=args.no_index)
+    """``(matrix, covariates, spec)`` for the command.
+
+    The covariates come from ``--covariates FILE`` when given, else from the
+    columns (``obs`` columns of an ``.h5ad``) of the matrix file that
+    ``--categorical``/``--numerical`` name, or that the saved model's spec
+    (``spec_from``) names.
+    """
+    if spec_from is not None:  # a saved model decides the covariates
+        categorical = _spec_columns(spec_from, "categorical")
+        numerical = _spec_columns(spec_from, "numerical")
+    else:
+        categorical, numerical = args.categorical, args.numerical
+    in_matrix = (not args.covariates) and bool(categorical or numerical)
+    columns = list(categorical or []) + list(numerical or [])
+    try:
+        matrix, raw = read_input(
+            args.input, genes_as_rows=args.genes_as_rows, index_col=args.index_col,
+            no_index=args.no_index, layer=args.layer,
+            covariate_columns=columns if in_matrix else ())
+    except _NoSuchColumns as exc:
+        if spec_from is None:
+            raise
+        raise CLIError(f"the model needs the covariates {columns}, and "
+                       f"{exc.path} lacks {exc.unknown} ({exc.listing}): give "
+                       "them as columns of the matrix file or pass --covariates "
+                       "FILE.") from None
     if args.covariates and args.no_index and not args.genes_as_rows:
         raise CLIError(f"--covariates are matched to the samples by id, and "
                        f"{args.input} has none (--no-index).")
-    spec = None
-    cov = None
-    if spec_from is not None:  # a saved model decides the covariates
-        names = [c for _, _, cols in (spec_from or [])
-                 for c in ([cols] if isinstance(cols, str) else cols)]
-        if names and not args.covariates:
-            raise CLIError(f"the model needs the covariates {names}: pass "
-                           "--covariates FILE.")
-        if names:
-            cat = [c for n, k, cols in spec_from if k == "categorical"
-                   for c in ([cols] if isinstance(cols, str) else cols)]
-            num = [c for c in names if c not in cat]
-            cov, _ = read_covariates(args.covariates, matrix.index,
-                                     sample_column=args.sample_column,
-                                     categorical=cat, numerical=num)
-    elif args.covariates:
-        cov, spec = read_covariates(
-            args.covariates, matrix.index, sample_column=args.sample_column,
-            categorical=args.categorical, numerical=args.numerical)
-    elif args.categorical or args.numerical:
-        raise CLIError("--categorical/--numerical need --covariates FILE.")
+    cov = spec = None
+    if args.covariates:
+        if spec_from is not None and not columns:
+            pass  # the model uses no covariates: the file is not needed
+        else:
+            cov, spec = read_covariates(
+                args.covariates, matrix.index, sample_column=args.sample_column,
+                categorical=categorical, numerical=numerical)
+    elif in_matrix:
+        cov, spec = _covariate_frame(raw, list(categorical or []),
+                                     list(numerical or []), args.input)
+    if spec_from is not None:
+        spec = None
     return matrix, cov, spec
 
 
@@ -328,7 +497,53 @@ def _write_matrix(df, path, *, genes_as_rows=False, index=True):
         _need_parquet(path)
         df.to_parquet(path, index=index)
     else:
-        raise CLIError(f"{path}: output must be .csv, .tsv or .parquet.")
+        raise CLIError(f"{path}: output must be .csv, .tsv, .parquet or .h5ad.")
+
+
+def _check_output(path):
+    """Fail before any work on an output format that cannot be written."""
+    kind = _kind(path)
+    if kind == "gct":
+        raise CLIError(f"{path}: output must be .csv, .tsv, .parquet or .h5ad.")
+    if kind == "h5ad":
+        try:
+            from .io._anndata import _import_anndata
+
+            _import_anndata()
+        except ImportError as exc:
+            raise CLIError(f"{path}: {exc}") from None
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"{path}: directory {directory} does not exist.")
+
+
+def _write_h5ad(result, path, *, args, matrix, cov, same_genes):
+    """Write ``result`` as an ``.h5ad``: imputed ``X``, observed layer, annotations.
+
+    From an ``.h5ad`` input with its genes unchanged, everything of the input
+    is kept (``obs``, ``var``, ``uns``, other layers); otherwise ``obs`` is
+    the covariates (and the input's ``obs`` for an ``.h5ad``), ``var`` the
+    genes.
+    """
+    import anndata
+
+    from .io import write_anndata
+
+    if _kind(args.input) == "h5ad" and same_genes:
+        write_anndata(args.input, result, path, layer=args.layer)
+        return
+    obs, uns = pd.DataFrame(index=matrix.index), {}
+    if _kind(args.input) == "h5ad":  # aligned to a model's genes
+        source = anndata.read_h5ad(args.input, backed="r")
+        try:
+            obs, uns = source.obs.copy(), dict(source.uns)
+        finally:
+            source.file.close()
+    elif cov is not None:
+        obs = cov.set_axis(matrix.index)
+    observed = anndata.AnnData(X=matrix.to_numpy(), obs=obs, uns=uns,
+                               var=pd.DataFrame(index=matrix.columns))
+    write_anndata(observed, result, path)
 
 
 def _progress(verbose):
@@ -393,16 +608,22 @@ def cmd_fit(args):
     matrix, cov, spec = _load_input(args)
     X = matrix if cov is None else _join(matrix, cov)
     model = _make_model(args, spec)
-    with _progress(args.verbose):
-        model.fit(X)
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise CLIError(f"{args.output}: directory {out_dir} does not exist.")
+    with _progress(args.verbose):
+        model.fit(X)
     joblib.dump(model, args.output)
     print(f"fitted {type(model).__name__} on {matrix.shape[0]} samples x "
-          f"{matrix.shape[1]} genes ({model.n_iter_} epochs); saved {args.output}",
-          file=sys.stderr)
+          f"{matrix.shape[1]} genes{_with_covariates(spec)} ({model.n_iter_} "
+          f"epochs); saved {args.output}", file=sys.stderr)
     return 0
+
+
+def _with_covariates(spec):
+    if not spec:
+        return ", no covariates"
+    return ", covariates " + ", ".join(f"{name} ({kind})" for name, kind, _ in spec)
 
 
 def _model_genes(model):
@@ -432,6 +653,7 @@ def _load_model(path):
 
 
 def cmd_impute(args):
+    _check_output(args.output)
     if args.model_file:
         given = [opt for dest, opt, _ in _TRAINING_OPTIONS
                  if getattr(args, dest) is not None]
@@ -475,13 +697,18 @@ def cmd_impute(args):
             out = model.fit_transform(X)
     columns = list(model.get_feature_names_out())
     result = pd.DataFrame(np.asarray(out), index=matrix.index, columns=columns)
-    if model.covariate_output == "drop":
-        result = result.astype(np.float64)
-    _write_matrix(result, args.output, genes_as_rows=args.genes_as_rows,
-                  index=not args.no_index)
+    if _kind(args.output) == "h5ad":  # keeps the input's float dtype
+        _write_h5ad(result, args.output, args=args, matrix=matrix, cov=cov,
+                    same_genes=not (args.model_file and args.align))
+    else:
+        if model.covariate_output == "drop":
+            result = result.astype(np.float64)
+        _write_matrix(result, args.output, genes_as_rows=args.genes_as_rows,
+                      index=not args.no_index)
     n_missing = int(matrix.isna().to_numpy().sum())
     print(f"imputed {n_missing} missing values in {matrix.shape[0]} samples x "
-          f"{matrix.shape[1]} genes; wrote {args.output}", file=sys.stderr)
+          f"{matrix.shape[1]} genes{_with_covariates(model.covariates)}; wrote "
+          f"{args.output}", file=sys.stderr)
     return 0
 
 
@@ -586,8 +813,9 @@ def cmd_benchmark(args):
 # ------------------------------------------------------------------ parser
 def _add_input_options(p):
     p.add_argument("input", help="expression matrix: .csv, .tsv/.txt, .parquet or "
-                   ".gct (optionally .gz); samples x genes, first column the "
-                   "sample ids (see --index-col, --no-index)")
+                   ".gct (optionally .gz), samples x genes, first column the "
+                   "sample ids (see --index-col, --no-index); or .h5ad (AnnData: "
+                   "obs x var, covariates from obs; needs anndata)")
     p.add_argument("--genes-as-rows", action="store_true",
                    help="the CSV/TSV/Parquet matrix is genes x samples")
     ids = p.add_mutually_exclusive_group()
@@ -600,16 +828,21 @@ def _add_input_options(p):
                      help="the CSV/TSV/Parquet matrix has no id column (pandas "
                           "to_csv(index=False), R row.names=FALSE): every column "
                           "is a gene; the output has no id column either")
+    p.add_argument("--layer", metavar="NAME",
+                   help="the layer of an .h5ad input to impute (default: X)")
     p.add_argument("--covariates", metavar="FILE",
-                   help="CSV/TSV table of sample covariates")
+                   help="CSV/TSV table of sample covariates (default: the "
+                        "covariates are columns of the matrix file, obs columns "
+                        "of an .h5ad)")
     p.add_argument("--sample-column", metavar="COL",
                    help="sample id column of --covariates (default: the first)")
     p.add_argument("--categorical", nargs="+", metavar="COL",
-                   help="categorical covariate columns (default with --covariates "
-                        "and no --numerical: the non-numeric columns; a saved "
-                        "model knows its own)")
+                   help="categorical covariate columns: of --covariates FILE, "
+                        "else of the matrix file (obs of an .h5ad) (default "
+                        "with --covariates and no --numerical: its non-numeric "
+                        "columns; a saved model knows its own)")
     p.add_argument("--numerical", nargs="+", metavar="COL",
-                   help="numerical covariate columns")
+                   help="numerical covariate columns, found as --categorical")
     p.add_argument("--verbose", "-v", action="count", default=0,
                    help="training progress (one line per epoch) on stderr")
     p.add_argument("--threads", type=int, default=None,
@@ -666,7 +899,9 @@ def build_parser():
                    help="with --model-file: match Ensembl ids without version, "
                         "impute model genes absent from the input, drop others")
     p.add_argument("--output", "-o", required=True,
-                   help="imputed matrix: .csv, .tsv or .parquet")
+                   help="imputed matrix: .csv, .tsv, .parquet or .h5ad (imputed "
+                        "X, the observed matrix in layers['observed'], the "
+                        "input's obs/var/uns kept)")
     p.set_defaults(func=cmd_impute)
 
     from ._benchmark import add_arguments

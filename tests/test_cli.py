@@ -1,5 +1,6 @@
 """The command line interface, through ``main([...])``."""
 
+import builtins
 import csv
 import subprocess
 import sys
@@ -8,11 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skimpute_gtex.cli import main
+from skimpute_gtex.cli import _EXACT_FLOATS, main
 from skimpute_gtex.datasets import make_gtex_like, simulate_missing
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
+
+def read_csv(*args, **kwargs):
+    """``pd.read_csv`` that reads every float as written, as the CLI does."""
+    return pd.read_csv(*args, **_EXACT_FLOATS, **kwargs)
+
 
 FAST = ["--max-iter", "2", "--hidden-layer-sizes", "8", "--device", "cpu",
         "--batch-size", "16"]
@@ -55,7 +61,7 @@ def test_fit_impute_round_trip(files, capsys):
     assert main(["impute", str(tmp / "expr_t.tsv"), "--genes-as-rows",
                  "--covariates", str(tmp / "cov.tsv"), "--model-file", str(model),
                  "-o", str(out)]) == 0
-    result = pd.read_csv(out, sep="\t", index_col=0).T
+    result = read_csv(out, sep="\t", index_col=0).T
     assert list(result.index) == list(matrix.index)
     assert list(result.columns) == list(matrix.columns)
     observed = ~matrix.isna().to_numpy()
@@ -69,7 +75,7 @@ def test_impute_in_place_csv(files):
     out = tmp / "inplace.csv"
     assert main(["impute", str(tmp / "expr.csv"), "--covariates",
                  str(tmp / "cov.tsv"), "-o", str(out), *FAST]) == 0
-    result = pd.read_csv(out, index_col=0)
+    result = read_csv(out, index_col=0)
     assert result.shape == matrix.shape and not result.isna().to_numpy().any()
 
 
@@ -117,7 +123,7 @@ def test_gene_mismatch_with_model(files, capsys):
     # --align imputes the model genes the input lacks
     assert main(["impute", str(tmp / "fewer.csv"), "--model-file", str(model),
                  "--align", "-o", str(tmp / "o.csv")]) == 0
-    assert pd.read_csv(tmp / "o.csv", index_col=0).shape == matrix.shape
+    assert read_csv(tmp / "o.csv", index_col=0).shape == matrix.shape
 
 
 def test_parquet_without_pyarrow_is_clear(files, capsys, monkeypatch):
@@ -149,7 +155,7 @@ def test_impute_gct(tmp_path):
     (tmp_path / "x.gct").write_text("\n".join(lines) + "\n")
     out = tmp_path / "x.csv"
     assert main(["impute", str(tmp_path / "x.gct"), "-o", str(out), *FAST]) == 0
-    result = pd.read_csv(out, index_col=0)
+    result = read_csv(out, index_col=0)
     assert result.shape == (30, 6) and list(result.index) == samples
     assert not result.isna().to_numpy().any()
 
@@ -191,7 +197,7 @@ def test_matrix_without_sample_ids_needs_no_index(tmp_path, capsys, first_gene_n
     assert "20 samples x 6 genes" in capsys.readouterr().err
     out = tmp_path / "out.csv"
     assert main(["impute", str(path), "--no-index", "-o", str(out), *FAST]) == 0
-    result = pd.read_csv(out)  # no id column in, none out
+    result = read_csv(out)  # no id column in, none out
     assert list(result.columns) == list(matrix.columns)
     observed = ~matrix.isna().to_numpy()
     np.testing.assert_array_equal(result.to_numpy()[observed],
@@ -464,5 +470,216 @@ def test_parquet_without_sample_ids(tmp_path, capsys):
                  *FAST]) == 0
     assert main(["impute", str(tmp_path / "ids.parquet"), "--model-file", model,
                  "-o", str(tmp_path / "o.csv")]) == 0
-    assert list(pd.read_csv(tmp_path / "o.csv", index_col=0).index) == list(
+    assert list(read_csv(tmp_path / "o.csv", index_col=0).index) == list(
         matrix.index)
+
+
+# ------------------------------------------- covariates in the matrix file
+@pytest.fixture(scope="module")
+def with_covariates(tmp_path_factory):
+    """``train_all.csv`` and a masked ``study_all.csv``: genes, tissue, sex, age."""
+    tmp = tmp_path_factory.mktemp("cov_in_matrix")
+    data = make_gtex_like(n_samples=60, n_genes=12, n_tissues=3, random_state=1)
+    frame = data.frame.drop(columns="donor").set_axis(
+        [f"S{i:03d}" for i in range(60)])
+    frame.to_csv(tmp / "train_all.csv")
+    study = frame.copy()
+    study.iloc[:, :12], _ = simulate_missing(frame.iloc[:, :12], 0.3,
+                                             random_state=1)
+    study.to_csv(tmp / "study_all.csv")
+    return tmp, study
+
+
+def test_covariates_from_the_matrix_file(with_covariates, capsys):
+    tmp, study = with_covariates
+    model = str(tmp / "m.joblib")
+    assert main(["fit", str(tmp / "train_all.csv"), "--categorical", "tissue",
+                 "sex", "--numerical", "age", "-o", model, *FAST]) == 0
+    err = capsys.readouterr().err
+    assert ("60 samples x 12 genes, covariates tissue (categorical), sex "
+            "(categorical), age (numerical)") in err
+    # the saved model finds its covariates in the study's own columns
+    out = tmp / "imputed.csv"
+    assert main(["impute", str(tmp / "study_all.csv"), "--model-file", model,
+                 "-o", str(out)]) == 0
+    result = read_csv(out, index_col=0)
+    genes = study.iloc[:, :12]
+    assert list(result.columns) == list(genes.columns)
+    observed = genes.notna().to_numpy()
+    np.testing.assert_array_equal(result.to_numpy()[observed],
+                                  genes.to_numpy()[observed])
+    assert not result.isna().to_numpy().any()
+    # in place, and the same without ids (nothing to match by)
+    assert main(["impute", str(tmp / "study_all.csv"), "--categorical", "tissue",
+                 "-o", str(tmp / "inplace.csv"), *FAST[:4], "--numerical", "age",
+                 "sex"]) == 2  # sex is text: not numerical
+    assert "numerical covariate 'sex' is not numeric" in capsys.readouterr().err
+    study.to_csv(tmp / "noids.csv", index=False)
+    assert main(["impute", str(tmp / "noids.csv"), "--no-index", "--categorical",
+                 "tissue", "sex", "--numerical", "age", "-o",
+                 str(tmp / "noids_out.csv"), *FAST]) == 0
+    assert read_csv(tmp / "noids_out.csv").shape == (60, 12)
+
+
+def test_model_covariates_missing_from_the_matrix(with_covariates, capsys):
+    tmp, study = with_covariates
+    model = str(tmp / "m2.joblib")
+    assert main(["fit", str(tmp / "train_all.csv"), "--categorical", "tissue",
+                 "sex", "--numerical", "age", "-o", model, *FAST]) == 0
+    study.drop(columns="age").to_csv(tmp / "noage.csv")
+    capsys.readouterr()
+    assert main(["impute", str(tmp / "noage.csv"), "--model-file", model, "-o",
+                 str(tmp / "o.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "the model needs the covariates ['tissue', 'sex', 'age']" in err
+    assert "lacks ['age']" in err and "--covariates FILE" in err
+
+
+@pytest.mark.parametrize(
+    "argv, expected, absent",
+    [
+        ([], "column(s) ['tissue', 'sex'] hold text: to use them as covariates, "
+             "name them with --categorical", "orientation"),
+        (["--categorical", "tissue"], "column(s) ['sex'] hold text", "orientation"),
+        (["--categorical", "Tissue"], "did you mean ['tissue']?", "orientation"),
+        (["--categorical", "tissue", "--genes-as-rows"],
+         "cannot be columns of the matrix file", "orientation"),
+    ],
+    ids=["none-named", "one-left", "typo", "genes-as-rows"],
+)
+def test_text_columns_are_no_orientation_problem(with_covariates, capsys, argv,
+                                                 expected, absent):
+    tmp, _ = with_covariates
+    assert main(["fit", str(tmp / "train_all.csv"), *argv, "-o",
+                 str(tmp / "x.joblib"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and absent not in err
+
+
+@pytest.mark.parametrize("genes_as_rows", [False, True], ids=["samples", "genes"])
+def test_orientation_hint_when_the_file_looks_transposed(with_covariates, capsys,
+                                                         genes_as_rows):
+    """Genes x samples with tissue and sex rows: text in a few rows of every column."""
+    tmp, study = with_covariates
+    study.T.to_csv(tmp / "transposed.csv")
+    argv = ["--genes-as-rows"] if genes_as_rows else []
+    assert main(["fit", str(tmp / "transposed.csv"), *argv, "-o",
+                 str(tmp / "x.joblib"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "rows ['tissue', 'sex'] hold text in 60 of 60" in err
+    assert ("wrong orientation? See --genes-as-rows" in err) != genes_as_rows
+
+
+# ------------------------------------------------------------------- .h5ad
+def _write_h5ad(adata, path):
+    """Write with str columns of object dtype (anndata 0.12 and pandas 3)."""
+    for frame in (adata.obs, adata.var):
+        frame.index = pd.Index([str(i) for i in frame.index], dtype=object)
+        for name in frame.columns:
+            if pd.api.types.is_string_dtype(frame[name].dtype):
+                frame[name] = frame[name].astype(object)
+    adata.write_h5ad(path)
+
+
+@pytest.fixture(scope="module")
+def h5ad_files(tmp_path_factory):
+    ad = pytest.importorskip("anndata")
+    tmp = tmp_path_factory.mktemp("h5ad")
+    data = make_gtex_like(n_samples=60, n_genes=12, n_tissues=3, random_state=2)
+    obs = data.covariates.set_axis([f"S{i:03d}" for i in range(60)])
+    obs["n_counts"] = np.arange(60.0)
+    var = pd.DataFrame({"symbol": [f"SYM{j}" for j in range(12)]},
+                       index=list(data.gene_names))
+    complete = data.expression.to_numpy().astype(np.float32)
+    masked = simulate_missing(complete, 0.3, random_state=2)[0].astype(np.float32)
+    _write_h5ad(ad.AnnData(X=complete, obs=obs.copy(), var=var.copy()),
+                tmp / "reference.h5ad")
+    study = ad.AnnData(X=masked, obs=obs.copy(), var=var.copy())
+    study.uns["study"] = "test"
+    study.layers["tpm"] = np.expm1(masked)
+    _write_h5ad(study, tmp / "study.h5ad")
+    return tmp, ad.read_h5ad(tmp / "study.h5ad")
+
+
+_H5AD = pytest.mark.filterwarnings(
+    "ignore:The 'future.infer_string' option is deprecated")
+
+
+@_H5AD
+def test_h5ad_fit_and_impute_with_obs_covariates(h5ad_files, capsys):
+    import anndata
+
+    tmp, study = h5ad_files
+    model = str(tmp / "m.joblib")
+    assert main(["fit", str(tmp / "reference.h5ad"), "--categorical", "tissue",
+                 "sex", "--numerical", "age", "-o", model, *FAST]) == 0
+    assert "covariates tissue (categorical)" in capsys.readouterr().err
+    out = tmp / "imputed.h5ad"
+    assert main(["impute", str(tmp / "study.h5ad"), "--model-file", model,
+                 "-o", str(out)]) == 0
+    result = anndata.read_h5ad(out)
+    observed = ~np.isnan(study.X)
+    assert result.X.dtype == np.float32 and not np.isnan(result.X).any()
+    np.testing.assert_array_equal(result.X.view(np.uint32)[observed],
+                                  study.X.view(np.uint32)[observed])
+    np.testing.assert_array_equal(result.layers["observed"].view(np.uint32),
+                                  study.X.view(np.uint32))
+    np.testing.assert_array_equal(result.layers["tpm"], study.layers["tpm"])
+    assert list(result.obs.columns) == list(study.obs.columns)
+    assert list(result.obs["tissue"]) == list(study.obs["tissue"])
+    assert list(result.var["symbol"]) == list(study.var["symbol"])
+    assert result.uns["study"] == "test"
+    # .h5ad in, CSV out; and CSV in, .h5ad out (obs: the covariates)
+    assert main(["impute", str(tmp / "study.h5ad"), "--model-file", model,
+                 "-o", str(tmp / "imputed.csv")]) == 0
+    csv = read_csv(tmp / "imputed.csv", index_col=0)
+    assert list(csv.index) == list(study.obs_names)
+    np.testing.assert_array_equal(csv.to_numpy(), result.X.astype(np.float64))
+    frame = pd.DataFrame(study.X, index=study.obs_names, columns=study.var_names)
+    frame.assign(tissue=list(study.obs["tissue"])).to_csv(tmp / "study.csv")
+    assert main(["impute", str(tmp / "study.csv"), "--categorical", "tissue",
+                 "-o", str(tmp / "from_csv.h5ad"), *FAST]) == 0
+    from_csv = anndata.read_h5ad(tmp / "from_csv.h5ad")
+    assert list(from_csv.obs.columns) == ["tissue"]
+    read = read_csv(tmp / "study.csv", index_col=0).iloc[:, :12].to_numpy()
+    np.testing.assert_array_equal(from_csv.layers["observed"], read)
+    assert list(from_csv.obs_names) == list(study.obs_names)
+
+
+@_H5AD
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--categorical", "organ"], "['organ'] are not in obs"),
+        (["--numerical", "tissue"], "numerical covariate 'tissue' is not numeric"),
+        (["--no-index"], "do not apply to .h5ad files"),
+        (["--layer", "counts"], "no layer 'counts'; its layers are ['tpm']"),
+    ],
+    ids=["unknown-obs", "not-numeric", "no-index", "no-layer"],
+)
+def test_h5ad_errors(h5ad_files, capsys, argv, message):
+    tmp, _ = h5ad_files
+    assert main(["impute", str(tmp / "study.h5ad"), *argv, "-o",
+                 str(tmp / "o.h5ad"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_layer_needs_h5ad_and_h5ad_needs_anndata(files, capsys, monkeypatch):
+    tmp, _ = files
+    assert main(["impute", str(tmp / "expr.csv"), "--layer", "tpm", "-o",
+                 str(tmp / "o.csv"), *FAST]) == 2
+    assert "--layer applies to .h5ad files only" in capsys.readouterr().err
+    real_import = builtins.__import__
+
+    def no_anndata(name, *args, **kwargs):
+        if name == "anndata" or name.startswith("anndata."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_anndata)
+    for argv in (["impute", str(tmp / "expr.csv"), "-o", str(tmp / "o.h5ad")],
+                 ["impute", str(tmp / "x.h5ad"), "-o", str(tmp / "o.csv")]):
+        (tmp / "x.h5ad").write_bytes(b"")
+        assert main([*argv, *FAST]) == 2
+        assert 'pip install "skimpute-gtex[anndata]"' in capsys.readouterr().err
