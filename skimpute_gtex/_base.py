@@ -36,6 +36,15 @@ from .utils._constraints import PositiveIntegers, UnitRange
 
 _PREDICT_CHUNK = 4096  # rows per forward pass in transform: bounded memory
 _MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
+# The "auto" defaults: two regimes, chosen by the number of samples (issue 11;
+# docs/benchmarks.rst, "In-place study"). From this many samples on, rows are
+# held out for early stopping (as HistGradientBoosting's early_stopping="auto"
+# does from 10,000); below it every row trains, for a fixed step budget, with
+# stronger regularisation and an ensemble when one network cannot use the
+# budget.
+_AUTO_EARLY_STOPPING_MIN_SAMPLES = 1000
+_BUDGET_DROPOUT, _STOPPING_DROPOUT = 0.5, 0.2
+_BUDGET_MASK_RANGE, _STOPPING_MASK_RANGE = (0.5, 0.95), (0.2, 0.8)
 
 
 def standardized_rows(genes, mask, mean, scale, rows=None):
@@ -316,8 +325,8 @@ class _BaseTorchImputer(_BaseImputer):
             Interval(Integral, 1, None, closed="left"),
             PositiveIntegers(),
         ],
-        "pseudo_mask_range": [UnitRange(low_below_one=True)],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "pseudo_mask_range": [StrOptions({"auto"}), UnitRange(low_below_one=True)],
+        "dropout": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "batch_size": [
             StrOptions({"auto"}),
@@ -332,7 +341,7 @@ class _BaseTorchImputer(_BaseImputer):
                                                         closed="left")],
         "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "clip": ["boolean"],
@@ -420,8 +429,21 @@ class _BaseTorchImputer(_BaseImputer):
         return score
 
     def _mask_range(self):
-        low, high = self.pseudo_mask_range
+        value = self.pseudo_mask_range
+        if isinstance(value, str):  # "auto": by regime
+            value = _BUDGET_MASK_RANGE if self._budget_regime else _STOPPING_MASK_RANGE
+        low, high = value
         return float(low), float(high)
+
+    def _dropout(self):
+        if isinstance(self.dropout, str):  # "auto": by regime
+            return _BUDGET_DROPOUT if self._budget_regime else _STOPPING_DROPOUT
+        return float(self.dropout)
+
+    def _wants_early_stopping(self, n_samples):
+        if self.early_stopping == "auto":
+            return n_samples >= _AUTO_EARLY_STOPPING_MIN_SAMPLES
+        return bool(self.early_stopping)
 
     def _fit(self, X):
         """Fit, leaving the estimator exactly as it was if anything raises.
@@ -475,7 +497,7 @@ class _BaseTorchImputer(_BaseImputer):
         device = resolve_device(self.device)
         rows = np.arange(n_samples)
         validation = None
-        if self.early_stopping:
+        if self._wants_early_stopping(n_samples):
             n_val = int(round(self.validation_fraction * n_samples))
             if n_val < 2 or n_samples - n_val < 2:
                 warnings.warn(
@@ -490,6 +512,8 @@ class _BaseTorchImputer(_BaseImputer):
                 perm = rng.permutation(n_samples)
                 validation, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         self._early_stopped = validation is not None
+        # the "auto" dropout and pseudo-mask range follow the regime
+        self._budget_regime = not self._early_stopped
         vocab_sizes = [len(c) for c in self.categories_] if codes.shape[1] else []
 
         n_members = self._n_members(len(rows))

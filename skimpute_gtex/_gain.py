@@ -49,13 +49,16 @@ class GAINImputer(_BaseTorchImputer):
         Whether the covariate columns are appended after the genes.
     hidden_layer_sizes : int or tuple of int, default=(512, 512)
         Hidden blocks of both the generator and the discriminator.
-    dropout : float, default=0.2
-        Dropout probability after each hidden block.
+    dropout : float or "auto", default="auto"
+        Dropout probability after each hidden block. ``"auto"``: 0.5 when
+        training without early stopping (small data, see ``early_stopping``),
+        0.2 with it.
     batch_norm : bool, default=True
         Whether hidden blocks use batch normalisation.
-    pseudo_mask_range : tuple of float (low, high), default=(0.2, 0.8)
-        Range of the per-example probability that an observed entry stays
-        visible to the generator during training.
+    pseudo_mask_range : tuple of float (low, high) or "auto", default="auto"
+        Per example, the probability that an observed entry stays visible is
+        drawn from ``U(low, high)``; both ends are used. ``"auto"``:
+        ``(0.5, 0.95)`` without early stopping, ``(0.2, 0.8)`` with it.
     hint_range : tuple of float (low, high), default=(0.5, 0.5)
         Range of the per-example hint rate ``p`` of ``b ~ Bernoulli(p)``.
         Only used by the adversarial model (``adversarial_weight > 0``): with
@@ -79,38 +82,48 @@ class GAINImputer(_BaseTorchImputer):
         ``"adaptive"``: when the monitored score has not improved for
         ``n_iter_no_change`` epochs, the best weights are restored and the
         learning rate divided by 10, up to twice; training stops at the third
-        plateau. ``"constant"`` stops at the first plateau.
+        plateau. ``"constant"`` stops at the first plateau. Without early
+        stopping the learning rate is constant.
     learning_rate_init : float, default=1e-3
         Adam's learning rate (both networks).
     weight_decay : float, default=0.0
         Decoupled weight decay (AdamW) when positive.
-    max_iter : int, default=300
-        Maximum number of epochs.
-    max_steps : int or None, default=None
-        Budget of optimisation steps (mini-batches): training stops after
-        ``max_iter`` epochs or once ``max_steps`` steps are done, rounded up to
-        a whole epoch, whichever comes first. ``None``: ``max_iter`` only.
-    n_estimators : int or "auto", default=1
+    max_iter : int, default=500
+        Maximum number of epochs (passes over the training rows) per network.
+    max_steps : int or None, default=4000
+        Step budget (mini-batches) when training without early stopping: each
+        network trains for ``max_iter`` epochs or until ``max_steps`` steps
+        are done (rounded up to a whole epoch), whichever comes first. With
+        early stopping, training ends at the stopping criterion or after
+        ``max_iter`` epochs. ``None``: ``max_iter`` only.
+    n_estimators : int or "auto", default="auto"
         Number of networks trained (each with its own initial weights,
         mini-batches, pseudo-masks and dropout, all decided by
         ``random_state``) whose predictions are averaged. ``"auto"`` spends
-        the step budget: when ``max_iter`` epochs of one network take fewer
-        than ``max_steps`` steps (small data), ``max_steps // steps_per_network``
-        networks (at most 8) are trained; otherwise, or with
-        ``max_steps=None`` or early stopping, one.
-    ema_decay : float in [0, 1) or None, default=None
+        the step budget: without early stopping, when ``max_iter`` epochs of
+        one network take fewer than ``max_steps`` steps (small data),
+        ``max_steps // steps_per_network`` networks (at most 8) are trained;
+        otherwise one. At small n most of a single network's error is
+        variance, which averaging removes.
+    ema_decay : float in [0, 1) or None, default=0.995
         Keep an exponential moving average of the weights with this decay
         per step (with a warm-up, ``min(ema_decay, (1 + t) / (10 + t))`` at
         step ``t``) and use the averaged weights for validation and
         prediction. ``None`` uses the last (or best) weights.
     tol : float, default=1e-4
-        Minimum improvement of the validation score (or of the training loss
-        when ``early_stopping=False``) that resets the patience counter.
-    early_stopping : bool, default=True
-        Stop on the R² of held-out observed entries (hidden with a fixed
-        pseudo-mask) and restore the best weights. When the data are too small
-        for 2 validation and 2 training rows, a ``UserWarning`` says so and
-        the whole budget is trained instead.
+        Minimum improvement of the validation score that resets the patience
+        counter (early stopping only).
+    early_stopping : bool or "auto", default="auto"
+        Hold out ``validation_fraction`` of the rows, hide part of their
+        observed entries with a fixed pseudo-mask, stop when the R² on those
+        entries has not improved for ``n_iter_no_change`` epochs, and restore
+        the best weights. ``False`` trains every row for the budget
+        (``max_iter``, ``max_steps``). ``"auto"``: early stopping from 1,000
+        samples on, where a held-out tenth of the rows is a reliable signal
+        and costs the fit little; below that every row is needed for training
+        (the small-study regime, with stronger dropout, a wider pseudo-mask
+        range and an ensemble). When the data are too small for 2 validation
+        and 2 training rows, early stopping is skipped with a ``UserWarning``.
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping.
     n_iter_no_change : int, default=10
@@ -215,9 +228,9 @@ class GAINImputer(_BaseTorchImputer):
         covariates=None,
         covariate_output="drop",
         hidden_layer_sizes=(512, 512),
-        dropout=0.2,
+        dropout="auto",
         batch_norm=True,
-        pseudo_mask_range=(0.2, 0.8),
+        pseudo_mask_range="auto",
         hint_range=(0.5, 0.5),
         alpha=10.0,
         adversarial_weight=0.0,
@@ -225,12 +238,12 @@ class GAINImputer(_BaseTorchImputer):
         learning_rate="adaptive",
         learning_rate_init=1e-3,
         weight_decay=0.0,
-        max_iter=300,
-        max_steps=None,
-        n_estimators=1,
-        ema_decay=None,
+        max_iter=500,
+        max_steps=4000,
+        n_estimators="auto",
+        ema_decay=0.995,
         tol=1e-4,
-        early_stopping=True,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         clip=True,
@@ -292,7 +305,7 @@ class GAINImputer(_BaseTorchImputer):
         def net():
             return ConditionalMLP(
                 2 * n_genes, n_genes, n_numeric, vocab_sizes,
-                self._hidden(), self.dropout, self.batch_norm,
+                self._hidden(), self._dropout(), self.batch_norm,
             )
 
         return {

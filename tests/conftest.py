@@ -9,6 +9,7 @@ from skimpute_gtex.datasets import make_gtex_like, simulate_missing
 FAST = dict(
     hidden_layer_sizes=(16,),
     max_iter=3,
+    n_estimators=1,
     batch_size=16,
     early_stopping=False,
     device="cpu",

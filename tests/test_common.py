@@ -10,9 +10,10 @@ from skimpute_gtex.utils import all_estimators
 # fast constructor arguments per estimator (imbalanced-learn's INIT_PARAMS)
 INIT_PARAMS = {
     "PMIImputer": dict(hidden_layer_sizes=(8,), max_iter=2, batch_size=8,
-                       early_stopping=False, device="cpu", random_state=0),
+                       n_estimators=1, early_stopping=False, device="cpu",
+                       random_state=0),
     "GAINImputer": dict(hidden_layer_sizes=(8,), max_iter=2, batch_size=8,
-                        adversarial_weight=1.0,
+                        adversarial_weight=1.0, n_estimators=1,
                         early_stopping=False, device="cpu", random_state=0),
     "MissForestImputer": dict(n_estimators=5, max_iter=2, random_state=0),
     "CovariateImputer": dict(estimator=KNNImputer()),

@@ -397,3 +397,33 @@ def test_invalid_hint_range_is_named(value):
     X = np.random.RandomState(0).randn(20, 3)
     with pytest.raises(InvalidParameterError, match="'hint_range' parameter"):
         GAINImputer(hint_range=value, adversarial_weight=1.0).fit(X)
+
+
+def test_auto_defaults_pick_the_regime_by_sample_count():
+    # small studies: every row trains for the step budget, dropout 0.5, the
+    # wide pseudo-mask range and as many networks as the budget holds; from
+    # 1,000 samples on: early stopping on held-out rows, dropout 0.2
+    rng = np.random.RandomState(0)
+    X = rng.randn(1000, 4) @ rng.randn(4, 6)
+    X[rng.uniform(size=X.shape) < 0.3] = np.nan
+    X[:, 0] = np.nan_to_num(X[:, 0])
+    small = PMIImputer(hidden_layer_sizes=(8,), max_iter=5, max_steps=40,
+                       random_state=0).fit(X[:40])
+    # 40 rows = 1 batch: 5 steps a network, 40 // 5 = 8 networks
+    assert small.n_estimators_ == 8 and small.n_steps_ == 40
+    assert small.validation_scores_ is None
+    drop = [m for m in small.module_.modules() if type(m).__name__ == "Dropout"]
+    assert drop and all(m.p == 0.5 for m in drop)
+    assert small._mask_range() == (0.5, 0.95)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        large = PMIImputer(hidden_layer_sizes=(8,), max_iter=2,
+                           random_state=0).fit(X)
+    assert large.n_estimators_ == 1 and len(large.validation_scores_) == 2
+    drop = [m for m in large.module_.modules() if type(m).__name__ == "Dropout"]
+    assert all(m.p == 0.2 for m in drop) and large._mask_range() == (0.2, 0.8)
+    # explicit values win over the regime
+    fixed = PMIImputer(hidden_layer_sizes=(8,), max_iter=2, dropout=0.1,
+                       pseudo_mask_range=(0.3, 0.6), n_estimators=2,
+                       random_state=0).fit(X[:40])
+    assert fixed.n_estimators_ == 2 and fixed._mask_range() == (0.3, 0.6)

@@ -12,7 +12,7 @@ from joblib import Parallel, delayed
 from skimpute_gtex import GAINImputer, PMIImputer
 
 FAST = dict(hidden_layer_sizes=(32, 32), max_iter=4, batch_size=16,
-            early_stopping=False, device="cpu", dropout=0.5)
+            n_estimators=1, early_stopping=False, device="cpu", dropout=0.5)
 
 
 def _data(seed=0, n=96, p=12):
@@ -29,7 +29,8 @@ def _fit_out(make, X):
 
 MAKERS = {
     "PMI": lambda: PMIImputer(**FAST, random_state=0),
-    "PMI-ensemble": lambda: PMIImputer(**FAST, n_estimators=2, random_state=0),
+    "PMI-ensemble": lambda: PMIImputer(**{**FAST, "n_estimators": 2},
+                                       random_state=0),
     "GAIN": lambda: GAINImputer(**FAST, adversarial_weight=1.0, random_state=0),
 }
 

@@ -173,7 +173,10 @@ def train(
     est = estimator
     history = History()
     batch_size = min(est._batch_size(n_rows), n_rows)
-    epochs = n_epochs(est.max_iter, est.max_steps, n_batches(n_rows, batch_size))
+    # the step budget is the no-early-stopping regime's; early stopping ends
+    # training at its criterion or after max_iter epochs
+    max_steps = est.max_steps if validation_score is None else None
+    epochs = n_epochs(est.max_iter, max_steps, n_batches(n_rows, batch_size))
     average = (
         WeightAverage(modules, est.ema_decay) if est.ema_decay is not None else None
     )
