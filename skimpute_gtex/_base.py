@@ -7,7 +7,9 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy import sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.impute import MissingIndicator
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
@@ -25,12 +27,16 @@ from ._torch._device import (
     thread_limit,
 )
 from ._torch._networks import AveragedNetworks, build, set_generator
-from ._torch._training import log, n_batches, train
+from ._torch._training import Progress, log, n_batches, n_epochs, train
 from .utils._compat import (
     Interval,
+    MissingValues,
     StrOptions,
     _check_feature_names_in,
     _get_output_config,
+    fit_indicator_on_mask,
+    is_pandas_na,
+    is_scalar_nan,
 )
 from .utils._constraints import PositiveIntegers, UnitRange
 
@@ -83,20 +89,32 @@ class _Data:
 class _BaseImputer(TransformerMixin, BaseEstimator):
     """Covariate spec, input validation and output assembly (no torch).
 
-    Every imputer of the package takes ``covariates``, ``covariate_output``
-    and ``keep_empty_features``. ``_validate_input`` splits X into the float
-    gene matrix and encoded covariates; ``_assemble`` puts the observed
-    entries back, handles all-missing genes and passes covariates through.
+    Every imputer of the package takes ``covariates``, ``covariate_output``,
+    ``keep_empty_features`` and scikit-learn's ``missing_values``,
+    ``add_indicator`` and ``copy``. ``_validate_input`` splits X into the
+    float gene matrix, with NaN for every missing entry whatever the marker,
+    and encoded covariates; ``_assemble`` puts the observed entries back,
+    handles all-missing genes, appends the missing indicator and passes
+    covariates through.
     """
 
     _parameter_constraints: dict = {
         "covariates": [list, tuple, None],
         "covariate_output": [StrOptions({"drop", "passthrough"})],
+        "missing_values": [MissingValues(numeric_only=True)],
+        "add_indicator": ["boolean"],
         "keep_empty_features": ["boolean"],
+        "copy": ["boolean"],
     }
 
+    def _nan_marker(self):
+        """Whether missing genes are NaN in X (``np.nan`` or ``pd.NA``)."""
+        return is_scalar_nan(self.missing_values) or is_pandas_na(
+            self.missing_values
+        )
+
     def _fit_gene_statistics(self, genes):
-        """Observed-entry mask, ``_valid_mask`` and ``gene_indices_``."""
+        """Observed-entry mask, ``_valid_mask``, ``gene_indices_``, ``indicator_``."""
         if genes.shape[0] == 0:
             raise ValueError("X has 0 samples: nothing to fit.")
         mask = ~np.isnan(genes)
@@ -105,7 +123,54 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
         self.gene_indices_ = self._gene_columns[
             slice(None) if self.keep_empty_features else self._valid_mask
         ]
+        self._fit_indicator(~mask)
         return mask
+
+    # ------------------------------------------------------ missing indicator
+    # scikit-learn's _BaseImputer, over the gene columns only: covariates are
+    # never missing and never part of the indicator.
+    def _fit_indicator(self, missing):
+        """Fit ``indicator_`` on the mask of missing genes (None without)."""
+        if self.add_indicator:
+            self.indicator_ = fit_indicator_on_mask(
+                MissingIndicator(
+                    missing_values=self.missing_values, error_on_new=False
+                ),
+                missing,
+            )
+        else:
+            self.indicator_ = None
+
+    def _transform_indicator(self, missing):
+        """Indicator columns for the mask of missing genes, or None."""
+        if self.add_indicator:
+            return self.indicator_.transform(missing)
+        return None
+
+    def _concatenate_indicator(self, imputed, indicator):
+        """The imputed genes followed by the indicator columns, if any."""
+        if not self.add_indicator:
+            return imputed
+        return np.hstack([imputed, indicator])  # bool columns take imputed's dtype
+
+    def _concatenate_indicator_feature_names_out(self, names, gene_names):
+        if not self.add_indicator:
+            return names
+        return np.concatenate(
+            [names, self.indicator_.get_feature_names_out(gene_names)]
+        )
+
+    # ----------------------------------------------------------------- output
+    def _output_array(self, genes):
+        """The array the imputations are written into.
+
+        A copy of ``genes``, or with ``copy=False`` ``genes`` itself (X's own
+        memory when ``_validate_input`` needed no conversion), unless it is
+        read-only.
+        """
+        if self.copy or not genes.flags.writeable:
+            return genes.copy()
+        return genes
 
     def _assemble(self, X, genes, mask, imputed):
         """Output: observed entries of ``genes``, ``imputed`` elsewhere.
@@ -114,21 +179,30 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
         ``genes``. All-missing training genes are dropped, or kept and filled
         with 0 when ``keep_empty_features=True``.
         """
-        out = genes.copy()
+        out = self._output_array(genes)
         out[~mask] = np.asarray(imputed)[~mask].astype(genes.dtype)
         return self._finish_output(X, genes, mask, out)
 
     def _finish_output(self, X, genes, mask, out):
-        """Empty-gene handling and covariate passthrough of ``_assemble``.
+        """Empty genes, indicator and covariate passthrough of ``_assemble``.
 
         ``out`` holds the observed entries of ``genes`` and imputations
-        elsewhere, in the dtype of ``genes``; it may be modified.
+        elsewhere, in the dtype of ``genes``; it may be modified. ``mask`` is
+        the mask of observed genes of X, as validated before any imputation.
+        The output is the genes, then the missing indicator
+        (``add_indicator=True``), then the passed-through covariates; CSR
+        (array or matrix, as X) for sparse X.
         """
         if self.keep_empty_features:
             empty = ~self._valid_mask
             out[:, empty] = np.where(mask[:, empty], genes[:, empty], 0.0)
-        else:
+        elif not self._valid_mask.all():
             out = out[:, self._valid_mask]
+        out = self._concatenate_indicator(out, self._transform_indicator(~mask))
+        if sp.issparse(X):  # covariates (passthrough) need dense X
+            return sp.csr_array(out) if isinstance(X, sp.sparray) else (
+                sp.csr_matrix(out)
+            )
         if self.covariate_output == "passthrough" and self.covariate_indices_.size:
             if _get_output_config("transform", self)["dense"] == "pandas":
                 return self._passthrough_frame(X, out)
@@ -167,19 +241,46 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
         return frame
 
     # ------------------------------------------------------------------ input
+    def _nan_coded(self, genes):
+        """``genes`` with NaN for every missing entry.
+
+        With a numeric ``missing_values`` (NaN was rejected by validation), a
+        copy with its occurrences replaced by NaN; with NaN or ``pd.NA`` (for
+        which pandas nullable arrays were converted to NaN), ``genes`` as is.
+        Sparse input is densified; its implicit zeros are observed values.
+        """
+        if sp.issparse(genes):
+            if not self._nan_marker() and self.missing_values == 0:
+                raise ValueError(
+                    f"{type(self).__name__}: imputation is not possible with "
+                    "missing_values=0 and sparse input (its implicit zeros would "
+                    "all be missing). Provide a dense array instead."
+                )
+            genes = genes.toarray()
+        if self._nan_marker():
+            return genes
+        missing = genes == self.missing_values
+        if missing.any():
+            genes = genes.copy()
+            genes[missing] = np.nan
+        return genes
+
     def _validate_input(self, X, *, reset):
         """Split X into a float gene matrix and encoded covariates.
 
         Returns ``(genes, numeric, codes)``; ``genes`` keeps X's float dtype
-        (float64 for non-float input) and is never a view that we write to.
+        (float64 for non-float input), has NaN for missing entries (see
+        ``_nan_coded``), and is written to only through ``_output_array``.
         """
+        ensure_all_finite = "allow-nan" if self._nan_marker() else True
         if self.covariates is None:
             genes = validate_data(
                 self,
                 X,
                 reset=reset,
+                accept_sparse=True,
                 dtype=FLOAT_DTYPES,
-                ensure_all_finite="allow-nan",
+                ensure_all_finite=ensure_all_finite,
                 ensure_min_features=1,
             )
             if reset:
@@ -187,6 +288,7 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
                 self.covariate_indices_ = np.array([], dtype=np.intp)
                 self._gene_columns = np.arange(genes.shape[1])
             n = genes.shape[0]
+            genes = self._nan_coded(genes)
             return genes, np.zeros((n, 0)), np.zeros((n, 0), dtype=np.int64)
 
         if hasattr(X, "__sparse__") or hasattr(X, "tocsr"):
@@ -219,7 +321,7 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
             genes = check_array(
                 take_columns(X, self._gene_columns),
                 dtype=FLOAT_DTYPES,
-                ensure_all_finite="allow-nan",
+                ensure_all_finite=ensure_all_finite,
                 input_name="X",
             )
         except ValueError as exc:
@@ -228,7 +330,7 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
                 f"be numeric: {exc}"
             ) from exc
         numeric, codes = self._encode_covariates(X, reset=reset)
-        return genes, numeric, codes
+        return self._nan_coded(genes), numeric, codes
 
     def _encode_covariates(self, X, *, reset):
         numeric, codes = [], []
@@ -295,18 +397,24 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
         Returns
         -------
         feature_names_out : ndarray of str objects
-            The imputed genes, then the covariates if passed through.
+            The imputed genes, then ``missingindicator_<gene>`` for the genes
+            of the missing indicator (``add_indicator=True``), then the
+            covariates if passed through.
         """
         check_is_fitted(self, "n_features_in_")
         names = _check_feature_names_in(self, input_features)
-        out = names[self.gene_indices_]
+        out = self._concatenate_indicator_feature_names_out(
+            names[self.gene_indices_], names[self._gene_columns]
+        )
         if self.covariate_output == "passthrough":
             out = np.concatenate([out, names[self.covariate_indices_]])
         return np.asarray(out, dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
+        tags.input_tags.allow_nan = self._nan_marker()
+        # sparse X is densified; with covariates X must be dense or a DataFrame
+        tags.input_tags.sparse = self.covariates is None
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
@@ -530,17 +638,29 @@ class _BaseTorchImputer(_BaseImputer):
                 val_data = _Data(genes, mask, mean, scale, validation, numeric,
                                  codes, device)
             val_seed = draw_seed(rng) if validation is not None else None
-            log(self, self.verbose,
+            log(self, self.verbose >= 2,
                 f"training {n_members} network(s) on {len(rows)} samples x "
                 f"{n_genes} genes, device={device}")
+            epochs = n_epochs(
+                self.max_iter, None if val_data is not None else self.max_steps,
+                n_batches(len(rows), min(self._batch_size(len(rows)), len(rows))),
+            )
+            progress = Progress(self, n_members, epochs)
             for k in range(n_members):
                 if k:  # the first member's seeds were drawn above
                     init_seed, train_seed = draw_seed(rng), draw_seed(rng)
                 networks, history = self._train_member(
-                    shape, data, val_data, val_seed, init_seed, train_seed, device
+                    shape, data, val_data, val_seed, init_seed, train_seed, device,
+                    progress, k,
                 )
                 members.append(networks)
                 histories.append(history)
+            covs = ", ".join(name for name, _, _ in self._covariates_resolved)
+            progress.close(
+                f"trained {n_members} network(s) on {len(rows)} samples x "
+                f"{n_genes} genes (covariates: {covs or 'none'}), "
+                f"{sum(h.n_iter for h in histories)} epochs"
+            )
         # success: only now does the estimator get its fitted state
         for name in self._network_names:
             nets = [m[name] for m in members if m.get(name) is not None]
@@ -581,7 +701,7 @@ class _BaseTorchImputer(_BaseImputer):
                            _MAX_AUTO_MEMBERS))
 
     def _train_member(self, shape, data, val_data, val_seed, init_seed, train_seed,
-                      device):
+                      device, progress=None, index=0):
         """Train one set of networks; returns ``(networks, history)`` on the CPU."""
         generator = make_generator(train_seed, device)
         # the initial weights do not depend on the device: drawn on the CPU
@@ -597,7 +717,7 @@ class _BaseTorchImputer(_BaseImputer):
             history = train(
                 self, modules=networks, step=step, optimizers=optimizers,
                 validation_score=score, n_rows=data.x.shape[0], device=device,
-                generator=generator,
+                generator=generator, progress=progress, network=index,
             )
         finally:
             # portable pickles, and no generator left inside the modules
@@ -620,8 +740,9 @@ class _BaseTorchImputer(_BaseImputer):
                 "impute them from."
             )
         # what _assemble builds, filled a block of rows at a time: observed
-        # entries of genes, imputations (float64 arithmetic, then X's dtype)
-        filled = genes.copy()
+        # entries of genes, imputations (float64 arithmetic, then X's dtype).
+        # Each draw of sample_imputations needs X as it was: always a copy.
+        filled = self._output_array(genes) if draw is None else genes.copy()
         networks = self._fitted_networks()
         for m in networks.values():
             m.eval()
@@ -655,15 +776,18 @@ class _BaseTorchImputer(_BaseImputer):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Data with the same columns as in fit; NaN marks missing genes.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Data with the same columns as in fit; ``missing_values``
+            marks missing genes.
 
         Returns
         -------
-        X_imputed : ndarray of shape (n_samples, n_features_out)
+        X_imputed : {ndarray, sparse matrix} of shape (n_samples, n_features_out)
             The genes (without the all-missing genes of the training data
-            unless ``keep_empty_features=True``), followed by the covariate
-            columns if ``covariate_output="passthrough"``.
+            unless ``keep_empty_features=True``), followed by the missing
+            indicator if ``add_indicator=True`` and the covariate columns if
+            ``covariate_output="passthrough"``.
+            CSR (an array or matrix, as X) for sparse X.
         """
         return self._impute(X)
 

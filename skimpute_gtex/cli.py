@@ -713,7 +713,7 @@ def cmd_impute(args):
 
 
 def run_demo(*, n_samples=2000, n_genes=500, n_tissues=10, missing_rate=0.5,
-             random_state=0, device="cpu", fast=False, out=None):
+             random_state=0, device="cpu", fast=False, out=None, verbose=1):
     """The ``demo`` subcommand as a function; returns the result rows."""
     from sklearn.impute import KNNImputer
     from sklearn.utils import Bunch
@@ -731,7 +731,8 @@ def run_demo(*, n_samples=2000, n_genes=500, n_tissues=10, missing_rate=0.5,
                     covariates=data.covariates[["tissue", "sex", "age"]],
                     covariate_spec=spec,
                     donors=data.covariates["donor"].to_numpy(dtype=object))
-    pmi_params = dict(covariates=spec, device=device, random_state=random_state)
+    pmi_params = dict(covariates=spec, device=device, random_state=random_state,
+                      verbose=verbose)
     if fast:
         pmi_params.update(hidden_layer_sizes=(16,), max_iter=3, early_stopping=False)
     methods = {
@@ -750,7 +751,10 @@ def run_demo(*, n_samples=2000, n_genes=500, n_tissues=10, missing_rate=0.5,
     for scenario in ("inplace", "inductive"):
         run = prepare_run(dataset, scenario, random_state, missing_rate)
         for name, make in methods.items():
-            res = execute(make(), dataset, run)
+            if verbose:
+                print(f"{scenario}: {name} ...", file=sys.stderr, flush=True)
+            with redirect_stdout(sys.stderr):
+                res = execute(make(), dataset, run)
             rows.append(dict(method=name, scenario=scenario, **res))
     width = max(len(r["method"]) for r in rows)
     print(f"\n{'method':<{width}}  {'scenario':<9}  {'R2 (per gene)':>13}  "
@@ -760,6 +764,10 @@ def run_demo(*, n_samples=2000, n_genes=500, n_tissues=10, missing_rate=0.5,
               f"{r['time_s']:>8.1f}", file=out)
     print("\nR2: mean over genes of the R2 on the hidden entries; time: fit + "
           "transform.", file=out)
+    if fast:
+        print("--fast: a tiny network trained for 3 epochs, to check that the "
+              "command runs; its R2 values say nothing about the methods.",
+              file=out)
     return rows
 
 
@@ -768,7 +776,8 @@ def cmd_demo(args):
         raise CLIError("--n-samples must be >= 20 and --n-genes >= 2.")
     run_demo(n_samples=args.n_samples, n_genes=args.n_genes,
              n_tissues=args.n_tissues, missing_rate=args.missing_rate,
-             random_state=args.random_state, device=args.device, fast=args.fast)
+             random_state=args.random_state, device=args.device, fast=args.fast,
+             verbose=0 if args.quiet else 1)
     return 0
 
 
@@ -843,8 +852,12 @@ def _add_input_options(p):
                         "columns; a saved model knows its own)")
     p.add_argument("--numerical", nargs="+", metavar="COL",
                    help="numerical covariate columns, found as --categorical")
-    p.add_argument("--verbose", "-v", action="count", default=0,
-                   help="training progress (one line per epoch) on stderr")
+    p.add_argument("--verbose", "-v", action="count", default=1,
+                   help="training progress on stderr: by default one line "
+                        "(updated in place on a terminal) with the epoch, "
+                        "time elapsed and time left; -v: one line per epoch")
+    p.add_argument("--quiet", "-q", dest="verbose", action="store_const",
+                   const=0, help="no training progress")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: torch's choice)")
 
@@ -880,7 +893,10 @@ def build_parser():
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--fast", action="store_true",
-                   help="tiny network, 3 epochs (smoke test)")
+                   help="tiny network, 3 epochs: a smoke test whose R2 values "
+                        "mean nothing")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no training progress on stderr")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("fit", help="fit an imputer and save it (joblib)")

@@ -2,6 +2,7 @@
 
 import builtins
 import csv
+import re
 import subprocess
 import sys
 
@@ -85,7 +86,24 @@ def test_verbose_goes_to_stderr(files, capsys):
                  "--verbose", *FAST]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "[PMIImputer]" in captured.err
+    assert "[PMIImputer] epoch    1/2" in captured.err
+
+
+def test_progress_by_default_and_quiet(files, capsys):
+    # not a terminal here: plain progress lines with epoch i/N and the time
+    # left, then the fit's one-line summary; --quiet silences the training
+    tmp, _ = files
+    assert main(["fit", str(tmp / "complete.csv"), "--covariates",
+                 str(tmp / "cov.tsv"), "--categorical", "tissue",
+                 "-o", str(tmp / "p.joblib"), *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "epoch 2/2" in err and "left" in err
+    assert re.search(r"\[PMIImputer\] trained \d network\(s\) on 60 samples "
+                     r"x 12 genes \(covariates: tissue\)", err)
+    assert main(["fit", str(tmp / "complete.csv"), "--covariates",
+                 str(tmp / "cov.tsv"), "--categorical", "tissue", "--quiet",
+                 "-o", str(tmp / "q.joblib"), *FAST]) == 0
+    assert "[PMIImputer]" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

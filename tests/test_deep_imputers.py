@@ -245,11 +245,41 @@ def test_fixed_budget_runs_every_epoch_without_warning(gtex_small):
 
 
 def test_verbose_prints_progress(gtex_small, capsys):
-    PMIImputer(**{**FAST, "verbose": 1}).fit(_genes(gtex_small))
+    # verbose=1 outside a terminal (captured here): a plain progress line about
+    # every tenth of the work, with epoch i/N and the time left, then a
+    # one-line summary; verbose=2: one line per epoch; 0: nothing
+    X = _genes(gtex_small)
+    PMIImputer(**{**FAST, "max_iter": 30, "n_estimators": 2, "verbose": 1}).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert "\r" not in "".join(lines)
+    assert 10 <= len(lines) <= 13
+    assert "[PMIImputer] network 1/2  epoch 1/30" in lines[0]
+    assert all("elapsed, ~" in line and "left" in line for line in lines[:-1])
+    assert "network 2/2  epoch 30/30" in lines[-2]
+    assert lines[-1].startswith("[PMIImputer] trained 2 network(s) on 200 "
+                                "samples x 30 genes (covariates: none), 60 epochs")
+    PMIImputer(**{**FAST, "verbose": 2}).fit(X)
     out = capsys.readouterr().out
-    assert "[PMIImputer] epoch    1" in out
-    PMIImputer(**FAST).fit(_genes(gtex_small))
+    assert "[PMIImputer] epoch    1/3" in out and "epoch    3/3" in out
+    PMIImputer(**FAST).fit(X)
     assert capsys.readouterr().out == ""
+
+
+def test_progress_line_is_rewritten_in_place_on_a_terminal(gtex_small, capsys):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    import contextlib
+
+    stream = Terminal()
+    with contextlib.redirect_stdout(stream):
+        PMIImputer(**{**FAST, "verbose": 1}).fit(_genes(gtex_small))
+    text = stream.getvalue()
+    assert text.count("\r[PMIImputer] network 1/1  epoch") == 3
+    assert text.splitlines()[-1].startswith("[PMIImputer] trained 1 network(s)")
 
 
 def test_device_errors():

@@ -9,6 +9,7 @@ best ones on the CPU. Stopping is ordinary control flow; a
 """
 
 import math
+import sys
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -25,6 +26,69 @@ def log(estimator, verbose, message):
     """The one place that prints progress (behind ``verbose``)."""
     if verbose:
         print(f"[{type(estimator).__name__}] {message}", flush=True)
+
+
+def _clock(seconds):
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else (
+        f"{rest // 60:02d}:{rest % 60:02d}")
+
+
+class Progress:
+    """Progress of a fit: networks x epochs, elapsed time and time left.
+
+    ``verbose=1``: on a terminal one line rewritten in place; elsewhere (a log
+    file, a notebook cell captured as text) a plain line about every tenth of
+    the work, so logs stay short. ``verbose >= 2``: the per-epoch lines of
+    :func:`train` instead. ``verbose=0``: nothing. Output goes to
+    ``sys.stdout`` as it is at the time of the fit (the CLI redirects it).
+    """
+
+    def __init__(self, estimator, n_networks, n_epochs):
+        self.est = estimator
+        self.active = estimator.verbose == 1
+        self.total = max(n_networks * n_epochs, 1)
+        self.n_networks, self.n_epochs = n_networks, n_epochs
+        self.done = 0
+        self.start = time.perf_counter()
+        self.stream = sys.stdout
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.next_plain = 0.0
+
+    def update(self, network, epoch, score=None):
+        """After ``epoch`` (1-based) of ``network`` (0-based)."""
+        if not self.active:
+            return
+        self.done = network * self.n_epochs + epoch
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.done * (self.total - self.done)
+        line = (f"[{type(self.est).__name__}] network {network + 1}/"
+                f"{self.n_networks}  epoch {epoch}/{self.n_epochs}")
+        if score is not None:
+            line += f"  validation R2 {score:.4f}"
+        line += f"  {_clock(elapsed)} elapsed, ~{_clock(left)} left"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(90))
+            self.stream.flush()
+        elif self.done / self.total >= self.next_plain or self.done == self.total:
+            print(line, file=self.stream, flush=True)
+            self.next_plain = self.done / self.total + 0.1
+
+    def stop(self, early):
+        """Training of one network ended before its last epoch."""
+        if self.active and early:
+            self.total -= self.n_epochs - (self.done % self.n_epochs or
+                                           self.n_epochs)
+
+    def close(self, summary):
+        if not self.active:
+            return
+        elapsed = _clock(time.perf_counter() - self.start)
+        if self.tty:
+            self.stream.write("\r" + " " * 90 + "\r")
+        print(f"[{type(self.est).__name__}] {summary} in {elapsed}",
+              file=self.stream, flush=True)
 
 
 @dataclass
@@ -139,6 +203,8 @@ def train(
     n_rows,
     device,
     generator,
+    progress=None,
+    network=0,
 ):
     """Run the epochs of ``estimator``'s training.
 
@@ -165,6 +231,10 @@ def train(
     device : torch.device
     generator : torch.Generator
         On ``device``; decides the mini-batches.
+    progress : Progress or None
+        Told about every epoch.
+    network : int
+        Which of the estimator's networks this is (for ``progress``).
 
     Returns
     -------
@@ -206,8 +276,11 @@ def train(
         history.loss_curve.append(loss)
         history.n_iter = epoch + 1
         message = f"epoch {epoch + 1:4d}/{epochs}  loss {loss:.5f}"
+        per_epoch = est.verbose >= 2
         if validation_score is None:
-            log(est, est.verbose, f"{message}  ({time.perf_counter() - t0:.2f}s)")
+            log(est, per_epoch, f"{message}  ({time.perf_counter() - t0:.2f}s)")
+            if progress is not None:
+                progress.update(network, epoch + 1)
             continue
 
         for m in modules.values():
@@ -218,7 +291,9 @@ def train(
                 best_state = _cpu_state(modules)
         history.validation_scores.append(score)
         message += f"  validation R2 {score:.4f}"
-        log(est, est.verbose, f"{message}  ({time.perf_counter() - t0:.2f}s)")
+        log(est, per_epoch, f"{message}  ({time.perf_counter() - t0:.2f}s)")
+        if progress is not None:
+            progress.update(network, epoch + 1, score)
 
         no_improvement = 0 if score > best_score + est.tol else no_improvement + 1
         best_score = max(best_score, score)
@@ -233,10 +308,12 @@ def train(
             if average is not None:
                 average = WeightAverage(modules, est.ema_decay)
             _decay_learning_rate(optimizers)
-            log(est, est.verbose, "plateau: learning rate divided by 10")
+            log(est, per_epoch, "plateau: learning rate divided by 10")
             continue
         history.converged = True
-        log(est, est.verbose,
+        if progress is not None:
+            progress.stop(early=True)
+        log(est, per_epoch,
             f"stopping: no improvement above tol={est.tol} for "
             f"{est.n_iter_no_change} epochs")
         break
