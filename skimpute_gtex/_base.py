@@ -261,7 +261,7 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
             return genes
         missing = genes == self.missing_values
         if missing.any():
-            genes = genes.copy()
+            genes = genes.copy(order="K")  # X's memory layout: the same bits
             genes[missing] = np.nan
         return genes
 
@@ -278,7 +278,7 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
                 self,
                 X,
                 reset=reset,
-                accept_sparse=True,
+                accept_sparse=("csr", "csc"),  # others converted: NaN/inf checked
                 dtype=FLOAT_DTYPES,
                 ensure_all_finite=ensure_all_finite,
                 ensure_min_features=1,

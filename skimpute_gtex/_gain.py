@@ -5,6 +5,7 @@ from numbers import Real
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import sparse as sp
 from sklearn.utils import check_random_state
 
 from ._base import _BaseTorchImputer
@@ -135,6 +136,27 @@ class GAINImputer(_BaseTorchImputer):
         overshoots from dominating their error.
     keep_empty_features : bool, default=False
         Keep genes with no observed value in fit (filled with 0).
+    missing_values : int, float, np.nan or pd.NA, default=np.nan
+        The placeholder for missing gene values: all its occurrences in the
+        gene columns are imputed. With a number (such as 0 or -1), X may not
+        contain NaN. pandas nullable integer columns hold ``pd.NA``, which is
+        read as NaN, so either ``np.nan`` or ``pd.NA`` marks it. Covariate
+        columns are never missing values.
+    add_indicator : bool, default=False
+        If True, a :class:`~sklearn.impute.MissingIndicator` block is stacked
+        after the imputed genes (and before passed-through covariates): one
+        binary column per gene with a missing value in fit, named
+        ``missingindicator_<gene>`` by ``get_feature_names_out``. A gene without
+        missing values in fit gets no column, even if values are missing in
+        transform. Covariates are never part of it.
+    copy : bool, default=True
+        If True, the imputations are written into a copy of X. If False,
+        ``transform`` writes them into X's own memory whenever possible: X
+        dense, of floats, writeable (a NumPy array, or a DataFrame whose values
+        NumPy can write to), without ``covariates`` and with NaN as
+        ``missing_values``; otherwise into a new array. For a NumPy X the
+        returned array is then X itself, unless genes are dropped or an
+        indicator is added. ``fit`` never modifies X.
     device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
         Where to train; the fitted networks are kept on the CPU.
     precision : {"float32", "bfloat16", "auto"}, default="float32"
@@ -179,6 +201,10 @@ class GAINImputer(_BaseTorchImputer):
         Validation R² per epoch when ``early_stopping=True``.
     best_validation_score_ : float or None
         Best validation R².
+    indicator_ : :class:`~sklearn.impute.MissingIndicator` or None
+        Indicator of the missing genes, fitted on the gene columns only (its
+        ``features_`` are positions among the ``n_genes_`` genes). None if
+        ``add_indicator=False``.
     n_features_in_ : int
         Number of columns seen in fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -248,6 +274,9 @@ class GAINImputer(_BaseTorchImputer):
         n_iter_no_change=10,
         clip=True,
         keep_empty_features=False,
+        missing_values=np.nan,
+        add_indicator=False,
+        copy=True,
         device="auto",
         precision="float32",
         random_state=None,
@@ -276,6 +305,9 @@ class GAINImputer(_BaseTorchImputer):
         self.n_iter_no_change = n_iter_no_change
         self.clip = clip
         self.keep_empty_features = keep_empty_features
+        self.missing_values = missing_values
+        self.add_indicator = add_indicator
+        self.copy = copy
         self.device = device
         self.precision = precision
         self.random_state = random_state
@@ -287,8 +319,10 @@ class GAINImputer(_BaseTorchImputer):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Expression with NaN for missing entries, plus covariate columns.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Expression with ``missing_values`` (NaN) for missing entries, plus
+            covariate columns.
+            Sparse X (without covariates) is densified.
         y : None
             Ignored.
 
@@ -389,7 +423,7 @@ class GAINImputer(_BaseTorchImputer):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
             Data with the same columns as in fit.
         n_imputations : int, default=5
             Number of imputed copies.
@@ -399,7 +433,7 @@ class GAINImputer(_BaseTorchImputer):
         Returns
         -------
         X_imputations : ndarray of shape (n_imputations, n_samples, n_features_out)
-            The imputed copies.
+            The imputed copies (dense, also for sparse X).
         """
         if not (isinstance(n_imputations, (int, np.integer)) and n_imputations >= 1):
             raise ValueError(
@@ -411,4 +445,5 @@ class GAINImputer(_BaseTorchImputer):
             z = torch.randn(x.shape, generator=generator)
             return self._generate(networks, x, m, num, c, z)
 
-        return np.stack([self._impute(X, draw=draw) for _ in range(n_imputations)])
+        draws = [self._impute(X, draw=draw) for _ in range(n_imputations)]
+        return np.stack([d.toarray() if sp.issparse(d) else d for d in draws])

@@ -1,5 +1,6 @@
 """PMIImputer: the pseudo-mask imputer of Viñas et al. (2021)."""
 
+import numpy as np
 import torch
 
 from ._base import _BaseTorchImputer
@@ -123,6 +124,27 @@ class PMIImputer(_BaseTorchImputer):
     keep_empty_features : bool, default=False
         Keep genes with no observed value in fit in the output (filled with 0,
         as :class:`~sklearn.impute.SimpleImputer` does); otherwise drop them.
+    missing_values : int, float, np.nan or pd.NA, default=np.nan
+        The placeholder for missing gene values: all its occurrences in the
+        gene columns are imputed. With a number (such as 0 or -1), X may not
+        contain NaN. pandas nullable integer columns hold ``pd.NA``, which is
+        read as NaN, so either ``np.nan`` or ``pd.NA`` marks it. Covariate
+        columns are never missing values.
+    add_indicator : bool, default=False
+        If True, a :class:`~sklearn.impute.MissingIndicator` block is stacked
+        after the imputed genes (and before passed-through covariates): one
+        binary column per gene with a missing value in fit, named
+        ``missingindicator_<gene>`` by ``get_feature_names_out``. A gene without
+        missing values in fit gets no column, even if values are missing in
+        transform. Covariates are never part of it.
+    copy : bool, default=True
+        If True, the imputations are written into a copy of X. If False,
+        ``transform`` writes them into X's own memory whenever possible: X
+        dense, of floats, writeable (a NumPy array, or a DataFrame whose values
+        NumPy can write to), without ``covariates`` and with NaN as
+        ``missing_values``; otherwise into a new array. For a NumPy X the
+        returned array is then X itself, unless genes are dropped or an
+        indicator is added. ``fit`` never modifies X.
     device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
         Where to train: ``"auto"`` uses CUDA when available. The fitted network
         is kept on the CPU, so a pickle loads on any machine; ``transform``
@@ -171,6 +193,10 @@ class PMIImputer(_BaseTorchImputer):
         Validation R² per epoch when ``early_stopping=True``.
     best_validation_score_ : float or None
         Best validation R²; its weights are the ones kept.
+    indicator_ : :class:`~sklearn.impute.MissingIndicator` or None
+        Indicator of the missing genes, fitted on the gene columns only (its
+        ``features_`` are positions among the ``n_genes_`` genes). None if
+        ``add_indicator=False``.
     n_features_in_ : int
         Number of columns seen in fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -229,6 +255,9 @@ class PMIImputer(_BaseTorchImputer):
         n_iter_no_change=10,
         clip=True,
         keep_empty_features=False,
+        missing_values=np.nan,
+        add_indicator=False,
+        copy=True,
         device="auto",
         precision="float32",
         random_state=None,
@@ -254,6 +283,9 @@ class PMIImputer(_BaseTorchImputer):
         self.n_iter_no_change = n_iter_no_change
         self.clip = clip
         self.keep_empty_features = keep_empty_features
+        self.missing_values = missing_values
+        self.add_indicator = add_indicator
+        self.copy = copy
         self.device = device
         self.precision = precision
         self.random_state = random_state
@@ -265,10 +297,11 @@ class PMIImputer(_BaseTorchImputer):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Expression with NaN for missing entries (incomplete data for
-            in-place use, complete reference data for inductive use), plus the
-            covariate columns named in ``covariates``.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Expression with ``missing_values`` (NaN) for missing entries
+            (incomplete data for in-place use, complete reference data for
+            inductive use), plus the covariate columns named in ``covariates``.
+            Sparse X (without covariates) is densified.
         y : None
             Ignored.
 

@@ -404,3 +404,39 @@ def test_softimpute_uses_covariates_and_imputes_new_samples(gtex_small):
     assert masked_r2_score(truth, out, mask) > masked_r2_score(
         truth, tm.transform(X.iloc[150:]), mask
     )
+
+
+# ------------------------------------------- missing_values, add_indicator
+def test_tissue_median_marker_indicator_and_passthrough_hand_computed():
+    X = pd.DataFrame(
+        {
+            "g1": [1.0, 3.0, 0.0, 10.0],
+            "g2": [2.0, 4.0, 6.0, 8.0],
+            "tissue": ["a", "a", "a", "b"],
+        }
+    )
+    imp = TissueMedianImputer(
+        covariates=TISSUE, missing_values=0, add_indicator=True,
+        covariate_output="passthrough",
+    )
+    out = imp.fit_transform(X)
+    assert out[:, :2].tolist() == [[1.0, 2.0], [3.0, 4.0], [2.0, 6.0], [10.0, 8.0]]
+    assert out[:, 2].tolist() == [0.0, 0.0, 1.0, 0.0]  # g1 only: g2 has no 0
+    assert out[:, 3].tolist() == ["a", "a", "a", "b"]
+    assert list(imp.get_feature_names_out()) == [
+        "g1", "g2", "missingindicator_g1", "tissue"
+    ]
+    assert X["g1"].tolist() == [1.0, 3.0, 0.0, 10.0]
+
+
+def test_covariate_imputer_passes_nan_to_its_estimator_whatever_the_marker(gtex):
+    X, _, _, n_genes = gtex
+    coded = X.copy()
+    coded.iloc[:, :n_genes] = coded.iloc[:, :n_genes].fillna(-1.0)
+    expected = CovariateImputer(KNNImputer(), covariates=SPEC).fit_transform(X)
+    imp = CovariateImputer(KNNImputer(), covariates=SPEC, missing_values=-1)
+    assert_array_equal(imp.fit_transform(coded), expected)
+    with pytest.raises(ValueError, match="set add_indicator=True on the"):
+        CovariateImputer(SimpleImputer(add_indicator=True)).fit_transform(
+            np.array([[1.0, np.nan], [2.0, 3.0], [np.nan, 4.0]])
+        )

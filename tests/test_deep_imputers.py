@@ -457,3 +457,39 @@ def test_auto_defaults_pick_the_regime_by_sample_count():
                        pseudo_mask_range=(0.3, 0.6), n_estimators=2,
                        random_state=0).fit(X[:40])
     assert fixed.n_estimators_ == 2 and fixed._mask_range() == (0.3, 0.6)
+
+
+@pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
+def test_indicator_and_marker_leave_training_unchanged(cls, gtex_small):
+    # the missing indicator and a numeric marker draw no random number and
+    # change no input of training: the same networks, bit for bit
+    X = gtex_small.X.drop(columns="donor")
+    spec = gtex_small.covariate_spec
+    plain = cls(covariates=spec, **FAST).fit(X)
+    expected = plain.transform(X)
+    coded = X.copy()
+    coded.iloc[:, :30] = coded.iloc[:, :30].fillna(-1.0)
+    imp = cls(covariates=spec, missing_values=-1, add_indicator=True, **FAST)
+    out = imp.fit_transform(coded)
+    assert imp.loss_curve_ == plain.loss_curve_
+    assert np.array_equal(out[:, :30], expected)
+    assert np.array_equal(out[:, 30:], np.isnan(_genes(gtex_small).to_numpy()))
+    frame = imp.set_output(transform="pandas").transform(coded)
+    assert list(frame.columns) == list(imp.get_feature_names_out())
+    assert frame.columns[30] == f"missingindicator_{X.columns[0]}"
+
+
+def test_sample_imputations_copy_false_and_sparse(gtex_small):
+    from scipy import sparse as sp
+
+    X = np.array(_genes(gtex_small))  # a writeable float array
+    before = X.copy()
+    imp = GAINImputer(copy=False, **FAST).fit(X)
+    draws = imp.sample_imputations(X, n_imputations=2, random_state=0)
+    assert np.array_equal(X, before, equal_nan=True)  # never in place
+    assert not np.array_equal(draws[0], draws[1])
+    # sparse X: implicit zeros are observed, NaN is stored; dense draws
+    X_sparse = sp.csr_array(np.where(before > 3, 0.0, before))
+    dense = imp.sample_imputations(X_sparse.toarray(), 2, random_state=0)
+    draws = imp.sample_imputations(X_sparse, 2, random_state=0)
+    assert isinstance(draws, np.ndarray) and np.array_equal(draws, dense)

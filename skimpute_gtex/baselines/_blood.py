@@ -84,6 +84,27 @@ class BloodSurrogateImputer(_BaseImputer):
     keep_empty_features : bool, default=False
         Keep genes with no observed value in fit in the output (filled with
         0); otherwise drop them.
+    missing_values : int, float, np.nan or pd.NA, default=np.nan
+        The placeholder for missing gene values: all its occurrences in the
+        gene columns are imputed. With a number (such as 0 or -1), X may not
+        contain NaN. pandas nullable integer columns hold ``pd.NA``, which is
+        read as NaN, so either ``np.nan`` or ``pd.NA`` marks it. Covariate
+        columns are never missing values.
+    add_indicator : bool, default=False
+        If True, a :class:`~sklearn.impute.MissingIndicator` block is stacked
+        after the imputed genes (and before passed-through covariates): one
+        binary column per gene with a missing value in fit, named
+        ``missingindicator_<gene>`` by ``get_feature_names_out``. A gene without
+        missing values in fit gets no column, even if values are missing in
+        transform. Covariates are never part of it.
+    copy : bool, default=True
+        If True, the imputations are written into a copy of X. If False,
+        ``transform`` writes them into X's own memory whenever possible: X
+        dense, of floats, writeable (a NumPy array, or a DataFrame whose values
+        NumPy can write to), without ``covariates`` and with NaN as
+        ``missing_values``; otherwise into a new array. For a NumPy X the
+        returned array is then X itself, unless genes are dropped or an
+        indicator is added. ``fit`` never modifies X.
 
     Attributes
     ----------
@@ -113,6 +134,10 @@ class BloodSurrogateImputer(_BaseImputer):
     categories_ : list of ndarray
         Categories of each categorical covariate column, as strings (only
         when ``covariates`` is given).
+    indicator_ : :class:`~sklearn.impute.MissingIndicator` or None
+        Indicator of the missing genes, fitted on the gene columns only (its
+        ``features_`` are positions among the ``n_genes_`` genes). None if
+        ``add_indicator=False``.
     n_features_in_ : int
         Number of columns seen in fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -165,6 +190,9 @@ class BloodSurrogateImputer(_BaseImputer):
         fallback="tissue_median",
         covariate_output="drop",
         keep_empty_features=False,
+        missing_values=np.nan,
+        add_indicator=False,
+        copy=True,
     ):
         self.covariates = covariates
         self.donor = donor
@@ -173,6 +201,9 @@ class BloodSurrogateImputer(_BaseImputer):
         self.fallback = fallback
         self.covariate_output = covariate_output
         self.keep_empty_features = keep_empty_features
+        self.missing_values = missing_values
+        self.add_indicator = add_indicator
+        self.copy = copy
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -180,9 +211,10 @@ class BloodSurrogateImputer(_BaseImputer):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Expression with NaN for missing entries, plus the covariate
-            columns named in ``covariates``.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Expression with ``missing_values`` (NaN) for missing entries, plus
+            the covariate columns named in ``covariates``.
+            Sparse X (without covariates) is densified.
         y : None
             Ignored.
 
@@ -262,16 +294,19 @@ class BloodSurrogateImputer(_BaseImputer):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Data with the same columns as in fit; NaN marks missing genes.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Data with the same columns as in fit; ``missing_values``
+            marks missing genes.
             Its own blood samples are used first (see the class docstring).
 
         Returns
         -------
-        X_imputed : ndarray of shape (n_samples, n_features_out)
+        X_imputed : {ndarray, sparse matrix} of shape (n_samples, n_features_out)
             The genes, observed entries unchanged (all-missing training genes
             dropped unless ``keep_empty_features=True``), followed by the
-            covariates if ``covariate_output="passthrough"``.
+            missing indicator if ``add_indicator=True`` and the covariates if
+            ``covariate_output="passthrough"``.
+            CSR (an array or matrix, as X) for sparse X.
         """
         check_is_fitted(self)
         with warnings.catch_warnings():

@@ -1,5 +1,6 @@
 """SoftImputeImputer: nuclear-norm (low-rank) matrix completion."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -86,6 +87,27 @@ class SoftImputeImputer(_BaseImputer):
         Whether the covariate columns are appended after the genes.
     keep_empty_features : bool, default=False
         Keep genes with no observed value in fit (filled with 0).
+    missing_values : int, float, np.nan or pd.NA, default=np.nan
+        The placeholder for missing gene values: all its occurrences in the
+        gene columns are imputed. With a number (such as 0 or -1), X may not
+        contain NaN. pandas nullable integer columns hold ``pd.NA``, which is
+        read as NaN, so either ``np.nan`` or ``pd.NA`` marks it. Covariate
+        columns are never missing values.
+    add_indicator : bool, default=False
+        If True, a :class:`~sklearn.impute.MissingIndicator` block is stacked
+        after the imputed genes (and before passed-through covariates): one
+        binary column per gene with a missing value in fit, named
+        ``missingindicator_<gene>`` by ``get_feature_names_out``. A gene without
+        missing values in fit gets no column, even if values are missing in
+        transform. Covariates are never part of it.
+    copy : bool, default=True
+        If True, the imputations are written into a copy of X. If False,
+        ``transform`` writes them into X's own memory whenever possible: X
+        dense, of floats, writeable (a NumPy array, or a DataFrame whose values
+        NumPy can write to), without ``covariates`` and with NaN as
+        ``missing_values``; otherwise into a new array. For a NumPy X the
+        returned array is then X itself, unless genes are dropped or an
+        indicator is added. ``fit`` never modifies X.
     random_state : int, RandomState instance or None, default=None
         Decides the entries hidden to choose the penalty.
 
@@ -119,6 +141,10 @@ class SoftImputeImputer(_BaseImputer):
         Positions in X of the covariate columns, in spec order.
     categories_ : list of ndarray
         Categories of each categorical covariate column (with covariates).
+    indicator_ : :class:`~sklearn.impute.MissingIndicator` or None
+        Indicator of the missing genes, fitted on the gene columns only (its
+        ``features_`` are positions among the ``n_genes_`` genes). None if
+        ``add_indicator=False``.
     n_features_in_ : int
         Number of columns seen in fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -167,6 +193,9 @@ class SoftImputeImputer(_BaseImputer):
         tol=1e-4,
         covariate_output="drop",
         keep_empty_features=False,
+        missing_values=np.nan,
+        add_indicator=False,
+        copy=True,
         random_state=None,
     ):
         self.covariates = covariates
@@ -177,6 +206,9 @@ class SoftImputeImputer(_BaseImputer):
         self.tol = tol
         self.covariate_output = covariate_output
         self.keep_empty_features = keep_empty_features
+        self.missing_values = missing_values
+        self.add_indicator = add_indicator
+        self.copy = copy
         self.random_state = random_state
 
     def _design(self, numeric, codes):
@@ -192,8 +224,10 @@ class SoftImputeImputer(_BaseImputer):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Expression with NaN for missing entries, plus covariate columns.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Expression with ``missing_values`` (NaN) for missing entries, plus
+            covariate columns.
+            Sparse X (without covariates) is densified.
         y : None
             Ignored.
 
@@ -204,7 +238,8 @@ class SoftImputeImputer(_BaseImputer):
         """
         genes, numeric, codes = self._validate_input(X, reset=True)
         mask = self._fit_gene_statistics(genes)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN genes
             mean = np.where(self._valid_mask, np.nanmean(genes, axis=0), 0.0)
             std = np.nanstd(genes, axis=0)
         self.mean_ = mean
@@ -276,14 +311,17 @@ class SoftImputeImputer(_BaseImputer):
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Data with the same columns as in fit; NaN marks missing genes.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Data with the same columns as in fit; ``missing_values``
+            marks missing genes.
 
         Returns
         -------
-        X_imputed : ndarray of shape (n_samples, n_features_out)
-            The genes, observed entries unchanged, followed by the covariates
-            if ``covariate_output="passthrough"``.
+        X_imputed : {ndarray, sparse matrix} of shape (n_samples, n_features_out)
+            The genes, observed entries unchanged, followed by the missing
+            indicator if ``add_indicator=True`` and the covariates if
+            ``covariate_output="passthrough"``.
+            CSR (an array or matrix, as X) for sparse X.
         """
         check_is_fitted(self)
         genes, numeric, codes = self._validate_input(X, reset=False)
