@@ -1,8 +1,10 @@
 """scikit-learn's ``sklearn/impute/tests/test_common.py``, run on our imputers.
 
 A copy of the file of scikit-learn 1.9.1, adapted only where it must be; each
-adaptation is marked ``# ADAPTED:`` with the reason. The tests themselves
-(data, assertions, tolerances) are scikit-learn's.
+adaptation is marked ``# ADAPTED:`` with the reason. The assertions and
+tolerances are scikit-learn's, and so is the data but for one test of two
+imputers (``NEED_AN_OBSERVED_GENE``). Tests of our own of the same parameters
+follow the copy, after a separating comment.
 """
 
 import numpy as np
