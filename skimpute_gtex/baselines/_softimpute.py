@@ -119,9 +119,9 @@ class SoftImputeImputer(_BaseImputer):
         The penalty in standardized units.
     rank_ : int
         Rank of the fitted low-rank component.
-    components_ : ndarray of shape (rank_, n_genes)
+    components_ : ndarray of shape (`rank_`, n_genes)
         Right singular vectors of the last soft-thresholding.
-    shrink_ : ndarray of shape (rank_,)
+    shrink_ : ndarray of shape (`rank_`,)
         ``(d - lambda_) / d`` for those singular values ``d``.
     coef_ : ndarray of shape (n_design, n_genes)
         Per-gene covariate effects (intercept first), standardized units.
