@@ -783,8 +783,9 @@ class _BaseTorchImputer(_BaseImputer):
         Returns
         -------
         X_imputed : {ndarray, sparse matrix} of shape (n_samples, n_features_out)
-            The genes (without the all-missing genes of the training data
-            unless ``keep_empty_features=True``), followed by the missing
+            The genes, in the order of X's gene columns (``gene_indices_``;
+            without the all-missing genes of the training data unless
+            ``keep_empty_features=True``), followed by the missing
             indicator if ``add_indicator=True`` and the covariate columns if
             ``covariate_output="passthrough"``.
             CSR (an array or matrix, as X) for sparse X.

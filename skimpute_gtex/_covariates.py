@@ -9,6 +9,7 @@ callable ``X -> any of those`` such as
 """
 
 import numpy as np
+import pandas as pd
 
 KINDS = ("categorical", "numerical")
 
@@ -136,10 +137,19 @@ def take_columns(X, idx):
     return np.asarray(X)[:, idx] if np.ndim(X) == 2 else np.asarray(X)
 
 
+#: the category of a missing covariate value (NaN, None, pd.NA, NaT), the same
+#: in Python and in the CLI (where a CSV's empty and "NA" cells are missing)
+MISSING_CATEGORY = "NA"
+
+
 def as_categories(values):
-    """Covariate values as strings; NaN and None become categories of their own."""
+    """Covariate values as strings; a missing value is the category ``"NA"``."""
     arr = np.asarray(values, dtype=object)
-    return arr.astype(str)
+    out = arr.astype(str)
+    missing = np.asarray(pd.isna(arr), dtype=bool)
+    if missing.any():
+        out[missing] = MISSING_CATEGORY
+    return out
 
 
 def encode_categorical(column, categories):

@@ -43,7 +43,8 @@ class PMIImputer(_BaseTorchImputer):
         mask, a slice, or a callable such as
         :func:`~sklearn.compose.make_column_selector`. Every other column of X
         is a gene. Categories unseen in fit use a reserved embedding (with a
-        warning); NaN is a category of its own; NaN in a numerical covariate is
+        warning); a missing value (NaN, None, pd.NA) is a category of its own,
+        ``"NA"``, as in the command line; NaN in a numerical covariate is
         an error. ``None`` uses no covariate: a drop-in for
         :class:`~sklearn.impute.KNNImputer`.
     covariate_output : {"drop", "passthrough"}, default="drop"

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._covariates import MISSING_CATEGORY
 
 #: read every float of a CSV as written: pandas < 3 parses some a bit off
 #: unless asked for round_trip, pandas 3 does by default (and deprecates it)
@@ -380,7 +381,8 @@ def _covariate_frame(table, categorical, numerical, where):
     """
     cov = table.loc[:, categorical + numerical].copy()
     for c in categorical:
-        cov[c] = cov[c].map(lambda v: "NA" if pd.isna(v) else str(v)).astype(object)
+        cov[c] = cov[c].map(
+            lambda v: MISSING_CATEGORY if pd.isna(v) else str(v)).astype(object)
     for c in numerical:
         try:
             cov[c] = cov[c].astype(float)

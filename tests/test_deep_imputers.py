@@ -143,7 +143,11 @@ def test_unseen_category_warns_and_nan_category(gtex_small):
     X_fit = X.copy()
     X_fit.loc[X_fit.index[:5], "sex"] = np.nan  # NaN is a category of its own
     imp = PMIImputer(covariates=spec, **FAST).fit(X_fit)
-    assert "nan" in imp.categories_[1].tolist()
+    # "NA", as in the CLI (a CSV's empty or NA cell), whatever the marker
+    assert "NA" in imp.categories_[1].tolist()
+    X_none = X_fit.astype({"sex": object})
+    X_none.loc[X_none.index[:5], "sex"] = None
+    assert "NA" in clone(imp).fit(X_none).categories_[1].tolist()
     X_new = X.copy()
     X_new.loc[X_new.index[0], "tissue"] = "Brain - Frontal Cortex (BA9)"
     with pytest.warns(UserWarning, match="unseen in fit"):
