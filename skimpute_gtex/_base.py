@@ -539,13 +539,13 @@ class _BaseTorchImputer(_BaseImputer):
     def _mask_range(self):
         value = self.pseudo_mask_range
         if isinstance(value, str):  # "auto": by regime
-            value = _BUDGET_MASK_RANGE if self._budget_regime else _STOPPING_MASK_RANGE
+            value = _STOPPING_MASK_RANGE if self._early_stopped else _BUDGET_MASK_RANGE
         low, high = value
         return float(low), float(high)
 
     def _dropout(self):
         if isinstance(self.dropout, str):  # "auto": by regime
-            return _BUDGET_DROPOUT if self._budget_regime else _STOPPING_DROPOUT
+            return _STOPPING_DROPOUT if self._early_stopped else _BUDGET_DROPOUT
         return float(self.dropout)
 
     def _wants_early_stopping(self, n_samples):
@@ -619,12 +619,18 @@ class _BaseTorchImputer(_BaseImputer):
             else:
                 perm = rng.permutation(n_samples)
                 validation, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        # the regime; the "auto" dropout and pseudo-mask range follow it
         self._early_stopped = validation is not None
-        # the "auto" dropout and pseudo-mask range follow the regime
-        self._budget_regime = not self._early_stopped
         vocab_sizes = [len(c) for c in self.categories_] if codes.shape[1] else []
 
-        n_members = self._n_members(len(rows))
+        # one network's schedule: the step budget applies without early stopping
+        batch_size = min(self._batch_size(len(rows)), len(rows))
+        steps_per_epoch = n_batches(len(rows), batch_size)
+        epochs = n_epochs(
+            self.max_iter, None if validation is not None else self.max_steps,
+            steps_per_epoch,
+        )
+        n_members = self._n_members(steps_per_epoch)
         step_flops = self._batch_size(len(rows)) * self._row_flops()
         cpu_threads = (
             thread_limit(step_flops) if device.type == "cpu" else nullcontext()
@@ -641,17 +647,13 @@ class _BaseTorchImputer(_BaseImputer):
             log(self, self.verbose >= 2,
                 f"training {n_members} network(s) on {len(rows)} samples x "
                 f"{n_genes} genes, device={device}")
-            epochs = n_epochs(
-                self.max_iter, None if val_data is not None else self.max_steps,
-                n_batches(len(rows), min(self._batch_size(len(rows)), len(rows))),
-            )
             progress = Progress(self, n_members, epochs)
             for k in range(n_members):
                 if k:  # the first member's seeds were drawn above
                     init_seed, train_seed = draw_seed(rng), draw_seed(rng)
                 networks, history = self._train_member(
                     shape, data, val_data, val_seed, init_seed, train_seed, device,
-                    progress, k,
+                    batch_size, epochs, progress, k,
                 )
                 members.append(networks)
                 histories.append(history)
@@ -684,7 +686,7 @@ class _BaseTorchImputer(_BaseImputer):
             self.best_validation_score_ = None
         return self
 
-    def _n_members(self, n_rows):
+    def _n_members(self, steps_per_epoch):
         """Networks to train: ``n_estimators``, or the "auto" rule.
 
         "auto": as many networks as the step budget ``max_steps`` holds, when
@@ -695,13 +697,12 @@ class _BaseTorchImputer(_BaseImputer):
             return int(self.n_estimators)
         if self.max_steps is None or self._early_stopped:
             return 1
-        batch = min(self._batch_size(n_rows), n_rows)
-        per_member = self.max_iter * n_batches(n_rows, batch)
+        per_member = self.max_iter * steps_per_epoch
         return int(np.clip(self.max_steps // max(per_member, 1), 1,
                            _MAX_AUTO_MEMBERS))
 
     def _train_member(self, shape, data, val_data, val_seed, init_seed, train_seed,
-                      device, progress=None, index=0):
+                      device, batch_size, epochs, progress=None, index=0):
         """Train one set of networks; returns ``(networks, history)`` on the CPU."""
         generator = make_generator(train_seed, device)
         # the initial weights do not depend on the device: drawn on the CPU
@@ -716,7 +717,8 @@ class _BaseTorchImputer(_BaseImputer):
                 score = self._validation_score(networks, val_data, val_seed)
             history = train(
                 self, modules=networks, step=step, optimizers=optimizers,
-                validation_score=score, n_rows=data.x.shape[0], device=device,
+                validation_score=score, n_rows=data.x.shape[0],
+                batch_size=batch_size, epochs=epochs, device=device,
                 generator=generator, progress=progress, network=index,
             )
         finally:

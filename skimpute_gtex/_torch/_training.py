@@ -201,6 +201,8 @@ def train(
     optimizers,
     validation_score,
     n_rows,
+    batch_size,
+    epochs,
     device,
     generator,
     progress=None,
@@ -211,7 +213,7 @@ def train(
     Parameters
     ----------
     estimator : _BaseTorchImputer
-        Supplies ``batch_size``, ``max_iter``, ``max_steps``, ``ema_decay``,
+        Supplies ``max_iter`` (for the convergence warning), ``ema_decay``,
         ``tol``, ``n_iter_no_change``, ``learning_rate`` and ``verbose``; used
         for messages.
     modules : dict of str to nn.Module
@@ -228,6 +230,12 @@ def train(
         eval mode. None trains for the whole budget.
     n_rows : int
         Number of training rows.
+    batch_size : int
+        Rows per mini-batch, at most ``n_rows``.
+    epochs : int
+        Epochs to run at most (early stopping may end training sooner); the
+        estimator computes them from ``max_iter`` and, without early stopping,
+        the step budget ``max_steps`` (:func:`n_epochs`).
     device : torch.device
     generator : torch.Generator
         On ``device``; decides the mini-batches.
@@ -242,11 +250,6 @@ def train(
     """
     est = estimator
     history = History()
-    batch_size = min(est._batch_size(n_rows), n_rows)
-    # the step budget is the no-early-stopping regime's; early stopping ends
-    # training at its criterion or after max_iter epochs
-    max_steps = est.max_steps if validation_score is None else None
-    epochs = n_epochs(est.max_iter, max_steps, n_batches(n_rows, batch_size))
     average = (
         WeightAverage(modules, est.ema_decay) if est.ema_decay is not None else None
     )
