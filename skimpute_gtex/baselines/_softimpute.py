@@ -13,6 +13,9 @@ from ._common import one_hot
 
 _ROW_BLOCK = 256  # rows per block in transform: bounded memory
 _RIDGE = 1.0  # ridge of the per-gene covariate regression (standardized units)
+# shrinkage="auto" searches penalties log-spaced between these fractions of
+# the largest singular value
+_LARGEST_SHRINKAGE, _SMALLEST_SHRINKAGE = 0.9, 0.005
 
 
 def _svt(filled, lam):
@@ -272,9 +275,13 @@ class SoftImputeImputer(_BaseImputer):
         self.rank_ = int(len(shrink))
         return self
 
+    def _grid(self):
+        """The candidate shrinkages, largest first (warm starts go down it)."""
+        return np.geomspace(_LARGEST_SHRINKAGE, _SMALLEST_SHRINKAGE,
+                            self.n_shrinkages)
+
     def _path(self, lam_max):
-        grid = np.geomspace(0.9, 0.005, self.n_shrinkages)
-        return [g * lam_max for g in grid if g > self.shrinkage_] + [
+        return [g * lam_max for g in self._grid() if g > self.shrinkage_] + [
             self.shrinkage_ * lam_max
         ]
 
@@ -293,7 +300,7 @@ class SoftImputeImputer(_BaseImputer):
         truth = resid[held]
         ss = max(float(np.sum(truth**2)), 1e-12)
         scores, start = [], None
-        grid = np.geomspace(0.9, 0.005, self.n_shrinkages)
+        grid = self._grid()
         for g in grid:
             z, _, _, _ = soft_impute(
                 resid, train_mask, g * lam_max, start=start,
