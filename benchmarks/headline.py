@@ -19,6 +19,8 @@ import sys
 
 import numpy as np
 
+from skimpute_gtex._benchmark import _fmt_pm, _rst_simple_table
+
 BASELINES = ("MICE", "KNN (tuned)", "KNN-5", "KNN-10", "SoftImpute",
              "MissForest-10", "MissForest-100", "Tissue median")
 ORDER = ("gtex_scira_tf467", "microarray_all_leukemia_top500",
@@ -26,18 +28,8 @@ ORDER = ("gtex_scira_tf467", "microarray_all_leukemia_top500",
          "tcga_laml_seamless20_top500", "gtex_v8_acmg59")
 
 
-def _stats(runs, key):
-    values = [r[key] for r in runs if r.get(key) is not None]
-    if not values:
-        return None
-    return float(np.mean(values)), float(np.std(values)), len(values)
-
-
-def _fmt(stat):
-    if stat is None:
-        return "n/a"
-    mean, sd, n = stat
-    return f"{mean:.3f} ± {sd:.3f}" if n > 1 else f"{mean:.3f}"
+def _values(runs, key):
+    return [r[key] for r in runs if r.get(key) is not None]
 
 
 def rows(records, method="PMI", key="r2_mean"):
@@ -55,29 +47,27 @@ def rows(records, method="PMI", key="r2_mean"):
             by_method = groups.get((ds, sc))
             if not by_method or method not in by_method:
                 continue
-            base = {m: _stats(by_method[m], key) for m in BASELINES
-                    if m in by_method and _stats(by_method[m], key)}
+            base = {m: _values(by_method[m], key) for m in BASELINES
+                    if m in by_method and _values(by_method[m], key)}
             if not base:
                 continue
-            best = max(base, key=lambda m: base[m][0])
-            ours = _stats(by_method[method], key)
+            best = max(base, key=lambda m: np.mean(base[m]))
+            ours = _values(by_method[method], key)
             out.append(dict(
-                dataset=ds, scenario=sc, pmi=ours, best=best, best_stat=base[best],
-                margin=ours[0] - base[best][0],
-                pmi_time=_stats(by_method[method], "time_s"),
-                best_time=_stats(by_method[best], "time_s"),
-                mice_time=_stats(by_method["MICE"], "time_s")
-                if "MICE" in by_method else None,
+                dataset=ds, scenario=sc, pmi=ours, best=best, best_values=base[best],
+                margin=float(np.mean(ours) - np.mean(base[best])),
+                pmi_time=float(np.mean(_values(by_method[method], "time_s"))),
+                best_time=float(np.mean(_values(by_method[best], "time_s"))),
             ))
     return out
 
 
 def _cells(row):
-    t = row["pmi_time"]
-    bt = row["best_time"]
-    return [row["dataset"], row["scenario"], _fmt(row["pmi"]),
-            f"{row['best']}: {_fmt(row['best_stat'])}", f"{row['margin']:+.3f}",
-            f"{t[0]:.0f}", f"{bt[0]:.0f}"]
+    # the harness's mean ± sd (sample sd over repeats), as in its own tables
+    return [row["dataset"], row["scenario"], _fmt_pm(row["pmi"], 3),
+            f"{row['best']}: {_fmt_pm(row['best_values'], 3)}",
+            f"{row['margin']:+.3f}", f"{row['pmi_time']:.0f}",
+            f"{row['best_time']:.0f}"]
 
 
 HEADER = ["Data set", "Scenario", "PMI (default)", "Best fair baseline",
@@ -85,15 +75,8 @@ HEADER = ["Data set", "Scenario", "PMI (default)", "Best fair baseline",
 
 
 def rst(table_rows, title):
-    body = [_cells(r) for r in table_rows]
-    widths = [max(len(str(c)) for c in col) for col in zip(HEADER, *body)]
-    rule = "  ".join("=" * w for w in widths)
-
-    def line(cells):
-        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-
-    return "\n".join([title, "-" * len(title), "", rule, line(HEADER), rule]
-                     + [line(b) for b in body] + [rule, ""])
+    table = _rst_simple_table(HEADER, [_cells(r) for r in table_rows])
+    return "\n".join([title, "-" * len(title), "", table, ""])
 
 
 def main(argv=None):
