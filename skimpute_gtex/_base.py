@@ -509,7 +509,7 @@ class _BaseTorchImputer(_BaseImputer):
         standardized units (so 0 is as good as the training mean of each gene).
         """
         x, mask, numeric, codes = data.x, data.mask, data.numeric, data.codes
-        g = torch.Generator(device="cpu").manual_seed(generator_seed)
+        g = make_generator(generator_seed, "cpu")
         low, high = self._mask_range()
         p = low + (high - low) * torch.rand((x.shape[0], 1), generator=g)
         keep = (torch.rand(x.shape, generator=g) < p).to(x.device, x.dtype)

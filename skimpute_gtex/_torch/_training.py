@@ -60,7 +60,7 @@ class Progress:
         """After ``epoch`` (1-based) of ``network`` (0-based)."""
         if not self.active:
             return
-        self.done = network * self.n_epochs + epoch
+        self.done += 1  # epochs finished, all networks together
         elapsed = time.perf_counter() - self.start
         left = elapsed / self.done * (self.total - self.done)
         line = (f"[{type(self.est).__name__}] network {network + 1}/"
@@ -75,11 +75,10 @@ class Progress:
             print(line, file=self.stream, flush=True)
             self.next_plain = self.done / self.total + 0.1
 
-    def stop(self, early):
-        """Training of one network ended before its last epoch."""
-        if self.active and early:
-            self.total -= self.n_epochs - (self.done % self.n_epochs or
-                                           self.n_epochs)
+    def stop(self, epoch):
+        """A network stopped early, after ``epoch``: its other epochs are not run."""
+        if self.active:
+            self.total -= self.n_epochs - epoch
 
     def close(self, summary):
         if not self.active:
@@ -315,7 +314,7 @@ def train(
             continue
         history.converged = True
         if progress is not None:
-            progress.stop(early=True)
+            progress.stop(epoch + 1)
         log(est, per_epoch,
             f"stopping: no improvement above tol={est.tol} for "
             f"{est.n_iter_no_change} epochs")
