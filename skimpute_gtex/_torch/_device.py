@@ -2,6 +2,7 @@
 
 import re
 from contextlib import contextmanager
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -87,8 +88,15 @@ def bf16_supported(device):
     """Whether ``device`` runs bfloat16 matrix products natively.
 
     CUDA: ``torch.cuda.is_bf16_supported()``. CPU: oneDNN's check for
-    AVX512-BF16 or AMX (without them bfloat16 is emulated and slower).
+    AVX512-BF16 or AMX (without them bfloat16 is emulated and slower). The
+    answer is a property of the machine, asked once per device: ``autocast``
+    runs in every training step.
     """
+    return _bf16_supported(str(torch.device(device)))
+
+
+@lru_cache(maxsize=None)
+def _bf16_supported(device):
     device = torch.device(device)
     if device.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
