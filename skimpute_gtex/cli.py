@@ -755,7 +755,7 @@ def run_demo(*, n_samples=2000, n_genes=500, n_tissues=10, missing_rate=0.5,
         for name, make in methods.items():
             if verbose:
                 print(f"{scenario}: {name} ...", file=sys.stderr, flush=True)
-            with redirect_stdout(sys.stderr):
+            with _progress(verbose):
                 res = execute(make(), dataset, run)
             rows.append(dict(method=name, scenario=scenario, **res))
     width = max(len(r["method"]) for r in rows)
