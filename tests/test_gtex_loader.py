@@ -546,3 +546,13 @@ def test_load_gtex_missing_cells(tmp_path, files):
     path = write(tmp_path / "neg_na.gct", gct_text(values=values))
     with pytest.raises(ValueError, match="has negative values"):
         load_gtex(path, files["attributes"])
+
+
+def test_parse_gtex_age_midpoints_numbers_and_missing():
+    from skimpute_gtex.datasets import parse_gtex_age
+
+    out = parse_gtex_age(["20-29", " 70 - 79 ", "43", 51.5, None, np.nan])
+    np.testing.assert_array_equal(out[:4], [25.0, 75.0, 43.0, 51.5])
+    assert np.isnan(out[4:]).all()
+    with pytest.raises(ValueError, match="bracket like '60-69'"):
+        parse_gtex_age(["sixty"])
