@@ -73,7 +73,7 @@ def test_random_state_decides_the_run(cls, gtex_small):
 def test_blockwise_standardization_changes_no_bit(cls, gtex_small, monkeypatch):
     # fit and transform standardize the data a block of rows at a time to
     # bound memory; the block size must not change any result
-    from skimpute_gtex import _base
+    from skimpute_gtex._torch import _estimator as _base
 
     X = _genes(gtex_small)
     est = cls(**FAST)

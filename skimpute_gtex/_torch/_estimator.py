@@ -1,0 +1,449 @@
+"""The base of the deep imputers: parameters, training and transform."""
+
+import warnings
+from abc import abstractmethod
+from contextlib import nullcontext
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._base import _BaseImputer
+from ..utils._compat import Interval, StrOptions
+from ..utils._constraints import PositiveIntegers, UnitRange
+from ._device import (
+    as_tensor,
+    draw_seed,
+    make_generator,
+    resolve_device,
+    thread_limit,
+)
+from ._networks import AveragedNetworks, build, set_generator
+from ._training import Progress, log, n_batches, n_epochs, train
+
+_PREDICT_CHUNK = 4096  # rows per forward pass in transform: bounded memory
+_MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
+# The "auto" defaults: two regimes, chosen by the number of samples (issue 11;
+# docs/benchmarks.rst, "In-place study"). From this many samples on, rows are
+# held out for early stopping (as HistGradientBoosting's early_stopping="auto"
+# does from 10,000); below it every row trains, for a fixed step budget, with
+# stronger regularisation and an ensemble when one network cannot use the
+# budget.
+_AUTO_EARLY_STOPPING_MIN_SAMPLES = 1000
+_BUDGET_DROPOUT, _STOPPING_DROPOUT = 0.5, 0.2
+_BUDGET_MASK_RANGE, _STOPPING_MASK_RANGE = (0.5, 0.95), (0.2, 0.8)
+
+
+
+
+def standardized_rows(genes, mask, mean, scale, rows=None):
+    """Yield ``(positions, float32 block)`` of ``(genes - mean) / scale``.
+
+    Missing entries are 0. The arithmetic is done in float64, a block of rows
+    at a time, and only the float32 result is kept: the same values as
+    standardizing the whole matrix at once, without its float64 copies (which
+    at GTEx scale are gigabytes).
+    """
+    rows = np.arange(genes.shape[0]) if rows is None else np.asarray(rows)
+    # at most _PREDICT_CHUNK rows and about 2**22 entries (32 MB in float64)
+    step = int(np.clip(2**22 // max(genes.shape[1], 1), 1, _PREDICT_CHUNK))
+    for start in range(0, len(rows), step):
+        idx = rows[start:start + step]
+        block = np.where(mask[idx], (genes[idx] - mean) / scale, 0.0)
+        yield slice(start, start + len(idx)), block.astype(np.float32)
+
+
+class _Data:
+    """Standardized expression, mask and encoded covariates as tensors."""
+
+    def __init__(self, genes, mask, mean, scale, rows, numeric, codes, device):
+        x = torch.empty((len(rows), genes.shape[1]), dtype=torch.float32)
+        for sl, block in standardized_rows(genes, mask, mean, scale, rows):
+            x[sl] = torch.from_numpy(block)
+        self.x = x.to(device)
+        self.mask = as_tensor(mask[rows], device)
+        self.numeric = as_tensor(numeric[rows], device)
+        self.codes = as_tensor(codes[rows], device, dtype=torch.long)
+
+    def rows(self, idx):
+        return self.x[idx], self.mask[idx], self.numeric[idx], self.codes[idx]
+
+
+
+class _BaseTorchImputer(_BaseImputer):
+    """Shared parameters, training and transform of the deep imputers.
+
+    Subclasses build their networks in ``_build(n_genes, n_numeric,
+    vocab_sizes)``, return the modules to train and a step function from
+    ``_make_step``, and impute standardized data in ``_predict``.
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseImputer._parameter_constraints,
+        "hidden_layer_sizes": [
+            Interval(Integral, 1, None, closed="left"),
+            PositiveIntegers(),
+        ],
+        "pseudo_mask_range": [StrOptions({"auto"}), UnitRange(low_below_one=True)],
+        "dropout": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 2, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "max_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "n_estimators": [StrOptions({"auto"}), Interval(Integral, 1, None,
+                                                        closed="left")],
+        "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "clip": ["boolean"],
+        "device": [str, torch.device],
+        "precision": [StrOptions({"auto", "float32", "bfloat16"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # -------------------------------------------------------------- training
+    def _batch_size(self, n_rows):
+        if self.batch_size != "auto":
+            return self.batch_size
+        # 64 rows for small data; larger batches keep big data throughput-bound
+        return int(min(n_rows, np.clip(n_rows // 64, 64, 256)))
+
+    def _row_flops(self):
+        """Multiply-adds of one row through the network's linear layers."""
+        widths = [2 * self.n_genes_, *self._hidden(), self.n_genes_]
+        return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+    def _hidden(self):
+        sizes = self.hidden_layer_sizes
+        return [int(sizes)] if np.ndim(sizes) == 0 else [int(s) for s in sizes]
+
+    @abstractmethod
+    def _build(self, n_genes, n_numeric, vocab_sizes):
+        """``{fitted attribute: factory}`` of the networks to train.
+
+        Each factory takes no argument and returns an ``nn.Module``; a
+        ``None`` factory sets the attribute to None.
+        """
+
+    @abstractmethod
+    def _make_step(self, networks, data, generator):
+        """Return ``(step, optimizers)`` for the training loop.
+
+        ``networks`` maps attribute names to the modules being trained; every
+        random number of a step is drawn from ``generator``.
+        """
+
+    @abstractmethod
+    def _predict(self, networks, x, mask, numeric, codes):
+        """Standardized predictions for every gene of a batch (eval mode)."""
+
+    def _fitted_networks(self):
+        return {
+            name: getattr(self, name)
+            for name in self._network_names
+            if getattr(self, name) is not None
+        }
+
+    def _validation_score(self, networks, data, generator_seed):
+        """R² of held-out observed entries hidden once with a fixed pseudo-mask.
+
+        The score is ``1 - SSE / SS``, both summed over the hidden entries in
+        standardized units (so 0 is as good as the training mean of each gene).
+        """
+        x, mask, numeric, codes = data.x, data.mask, data.numeric, data.codes
+        g = make_generator(generator_seed, "cpu")
+        low, high = self._mask_range()
+        p = low + (high - low) * torch.rand((x.shape[0], 1), generator=g)
+        keep = (torch.rand(x.shape, generator=g) < p).to(x.device, x.dtype)
+        visible = mask * keep
+        hidden = mask - visible
+        if float(hidden.sum()) == 0:
+            return lambda: 0.0
+
+        def score():
+            pred = torch.cat(
+                [
+                    self._predict(networks, *chunk)
+                    for chunk in zip(
+                        x.split(_PREDICT_CHUNK),
+                        visible.split(_PREDICT_CHUNK),
+                        numeric.split(_PREDICT_CHUNK),
+                        codes.split(_PREDICT_CHUNK),
+                    )
+                ]
+            )
+            sse = (((pred - x) ** 2) * hidden).sum()
+            ss = ((x**2) * hidden).sum().clamp_min(1e-12)
+            return 1.0 - float(sse / ss)
+
+        return score
+
+    def _mask_range(self):
+        value = self.pseudo_mask_range
+        if isinstance(value, str):  # "auto": by regime
+            value = _STOPPING_MASK_RANGE if self._early_stopped else _BUDGET_MASK_RANGE
+        low, high = value
+        return float(low), float(high)
+
+    def _dropout(self):
+        if isinstance(self.dropout, str):  # "auto": by regime
+            return _STOPPING_DROPOUT if self._early_stopped else _BUDGET_DROPOUT
+        return float(self.dropout)
+
+    def _wants_early_stopping(self, n_samples):
+        if self.early_stopping == "auto":
+            return n_samples >= _AUTO_EARLY_STOPPING_MIN_SAMPLES
+        return bool(self.early_stopping)
+
+    def _fit(self, X):
+        """Fit, leaving the estimator exactly as it was if anything raises.
+
+        Every attribute is first computed on ``self`` (validation sets the
+        input-checking ones), but if an exception or a ``KeyboardInterrupt``
+        escapes, the attributes from before the call are put back: a failed
+        refit keeps the previous model and a failed first fit leaves nothing
+        that looks fitted. The exception propagates.
+        """
+        before = dict(self.__dict__)
+        try:
+            return self._fit_unsafe(X)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _networks(self, n_genes, n_numeric, vocab_sizes, generator):
+        """``{attribute: module}`` of the networks, initialised from generator."""
+        return {
+            name: build(factory, generator)
+            for name, factory in self._build(n_genes, n_numeric, vocab_sizes).items()
+            if factory is not None
+        }
+
+    def _fit_unsafe(self, X):
+        genes, numeric, codes = self._validate_input(X, reset=True)
+        n_samples, n_genes = genes.shape
+        if n_samples < 2:
+            raise ValueError(
+                f"n_samples={n_samples}: {type(self).__name__} needs at least 2 "
+                "samples to train (BatchNorm and the loss need 2 rows)."
+            )
+        mask = self._fit_gene_statistics(genes)
+        if not mask.any():
+            raise ValueError("X has no observed gene value: nothing to learn from.")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(genes, axis=0)
+            std = np.nanstd(genes, axis=0)
+        mean = np.where(self._valid_mask, mean, 0.0)
+        scale = np.where(self._valid_mask & (std > 0), std, 1.0)
+        self._clip_low = np.where(self._valid_mask, np.nanmin(
+            np.where(mask, genes, np.inf), axis=0), -np.inf)
+        self._clip_high = np.where(self._valid_mask, np.nanmax(
+            np.where(mask, genes, -np.inf), axis=0), np.inf)
+
+        rng = check_random_state(self.random_state)
+        init_seed, train_seed = draw_seed(rng), draw_seed(rng)
+        device = resolve_device(self.device)
+        rows = np.arange(n_samples)
+        validation = None
+        if self._wants_early_stopping(n_samples):
+            n_val = int(round(self.validation_fraction * n_samples))
+            if n_val < 2 or n_samples - n_val < 2:
+                warnings.warn(
+                    f"{type(self).__name__}: early_stopping needs at least 2 "
+                    f"validation and 2 training rows; validation_fraction="
+                    f"{self.validation_fraction} of n_samples={n_samples} gives "
+                    f"{n_val}. Training without early stopping for the whole "
+                    "budget (max_iter epochs, max_steps steps) instead.",
+                    UserWarning,
+                )
+            else:
+                perm = rng.permutation(n_samples)
+                validation, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        # the regime; the "auto" dropout and pseudo-mask range follow it
+        self._early_stopped = validation is not None
+        vocab_sizes = [len(c) for c in self.categories_] if codes.shape[1] else []
+
+        # one network's schedule: the step budget applies without early stopping
+        batch_size = min(self._batch_size(len(rows)), len(rows))
+        steps_per_epoch = n_batches(len(rows), batch_size)
+        epochs = n_epochs(
+            self.max_iter, None if validation is not None else self.max_steps,
+            steps_per_epoch,
+        )
+        n_members = self._n_members(steps_per_epoch)
+        step_flops = self._batch_size(len(rows)) * self._row_flops()
+        cpu_threads = (
+            thread_limit(step_flops) if device.type == "cpu" else nullcontext()
+        )
+        shape = (n_genes, numeric.shape[1], vocab_sizes)
+        members, histories = [], []
+        with cpu_threads:
+            data = _Data(genes, mask, mean, scale, rows, numeric, codes, device)
+            val_data = None
+            if validation is not None:
+                val_data = _Data(genes, mask, mean, scale, validation, numeric,
+                                 codes, device)
+            val_seed = draw_seed(rng) if validation is not None else None
+            log(self, self.verbose >= 2,
+                f"training {n_members} network(s) on {len(rows)} samples x "
+                f"{n_genes} genes, device={device}")
+            progress = Progress(self, n_members, epochs)
+            for k in range(n_members):
+                if k:  # the first member's seeds were drawn above
+                    init_seed, train_seed = draw_seed(rng), draw_seed(rng)
+                networks, history = self._train_member(
+                    shape, data, val_data, val_seed, init_seed, train_seed, device,
+                    batch_size, epochs, progress, k,
+                )
+                members.append(networks)
+                histories.append(history)
+            covs = ", ".join(name for name, _, _ in self._covariates_resolved)
+            progress.close(
+                f"trained {n_members} network(s) on {len(rows)} samples x "
+                f"{n_genes} genes (covariates: {covs or 'none'}), "
+                f"{sum(h.n_iter for h in histories)} epochs"
+            )
+        # success: only now does the estimator get its fitted state
+        for name in self._network_names:
+            nets = [m[name] for m in members if m.get(name) is not None]
+            value = None
+            if nets:
+                value = nets[0] if len(nets) == 1 else AveragedNetworks(nets)
+            setattr(self, name, value)
+        self.mean_, self.scale_ = mean, scale
+        self.n_estimators_ = n_members
+        history = histories[0]
+        self.n_iter_ = history.n_iter
+        self.n_steps_ = sum(h.n_steps for h in histories)
+        self.loss_curve_ = history.loss_curve
+        if self._early_stopped:
+            self.validation_scores_ = history.validation_scores
+            self.best_validation_score_ = float(
+                np.mean([h.best_validation_score for h in histories])
+            )
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        return self
+
+    def _n_members(self, steps_per_epoch):
+        """Networks to train: ``n_estimators``, or the "auto" rule.
+
+        "auto": as many networks as the step budget ``max_steps`` holds, when
+        ``max_iter`` epochs of one network use less than it (small data), at
+        most ``_MAX_AUTO_MEMBERS``; one network otherwise or without a budget.
+        """
+        if self.n_estimators != "auto":
+            return int(self.n_estimators)
+        if self.max_steps is None or self._early_stopped:
+            return 1
+        per_member = self.max_iter * steps_per_epoch
+        return int(np.clip(self.max_steps // max(per_member, 1), 1,
+                           _MAX_AUTO_MEMBERS))
+
+    def _train_member(self, shape, data, val_data, val_seed, init_seed, train_seed,
+                      device, batch_size, epochs, progress=None, index=0):
+        """Train one set of networks; returns ``(networks, history)`` on the CPU."""
+        generator = make_generator(train_seed, device)
+        # the initial weights do not depend on the device: drawn on the CPU
+        networks = self._networks(*shape, make_generator(init_seed, "cpu"))
+        try:
+            for m in networks.values():
+                m.to(device)
+                set_generator(m, generator)
+            step, optimizers = self._make_step(networks, data, generator)
+            score = None
+            if val_data is not None:
+                score = self._validation_score(networks, val_data, val_seed)
+            history = train(
+                self, modules=networks, step=step, optimizers=optimizers,
+                validation_score=score, n_rows=data.x.shape[0],
+                batch_size=batch_size, epochs=epochs, device=device,
+                generator=generator, progress=progress, network=index,
+            )
+        finally:
+            # portable pickles, and no generator left inside the modules
+            for m in networks.values():
+                set_generator(m, None)
+                m.to("cpu")
+        return networks, history
+
+    # ------------------------------------------------------------- transform
+    def _impute(self, X, draw=None):
+        """Shared body of transform: returns the imputed output array."""
+        check_is_fitted(self)
+        genes, numeric, codes = self._validate_input(X, reset=False)
+        mask = ~np.isnan(genes)
+        if self.covariates is None and genes.shape[0] and not mask.any(axis=1).all():
+            bad = np.flatnonzero(~mask.any(axis=1))
+            raise ValueError(
+                f"{bad.size} sample(s) have no observed gene (first rows: "
+                f"{bad[:5].tolist()}); without covariates there is nothing to "
+                "impute them from."
+            )
+        # what _assemble builds, filled a block of rows at a time: observed
+        # entries of genes, imputations (float64 arithmetic, then X's dtype).
+        # Each draw of sample_imputations needs X as it was: always a copy.
+        filled = self._output_array(genes) if draw is None else genes.copy()
+        networks = self._fitted_networks()
+        for m in networks.values():
+            m.eval()
+        row_flops = self._row_flops()
+        with torch.no_grad(), thread_limit(row_flops * min(len(genes), 64)):
+            blocks = standardized_rows(genes, mask, self.mean_, self.scale_)
+            for sl, block in blocks:
+                tensors = (
+                    torch.from_numpy(block),
+                    as_tensor(mask[sl], "cpu"),
+                    as_tensor(numeric[sl], "cpu"),
+                    as_tensor(codes[sl], "cpu", dtype=torch.long),
+                )
+                out = (
+                    self._predict(networks, *tensors)
+                    if draw is None
+                    else draw(networks, *tensors)
+                )
+                imputed = out.numpy() * self.scale_ + self.mean_
+                if self.clip:
+                    imputed = np.clip(imputed, self._clip_low, self._clip_high)
+                missing = ~mask[sl]
+                filled[sl][missing] = imputed[missing].astype(genes.dtype)
+        return self._finish_output(X, genes, mask, filled)
+
+    def transform(self, X):
+        """Impute the missing gene values of X.
+
+        Observed entries are returned unchanged (bit-identical) and the output
+        keeps X's float dtype. The result is deterministic.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Data with the same columns as in fit; ``missing_values``
+            marks missing genes.
+
+        Returns
+        -------
+        X_imputed : {ndarray, sparse matrix} of shape (n_samples, n_features_out)
+            The genes, in the order of X's gene columns (``gene_indices_``;
+            without the all-missing genes of the training data unless
+            ``keep_empty_features=True``), followed by the missing
+            indicator if ``add_indicator=True`` and the covariate columns if
+            ``covariate_output="passthrough"``.
+            CSR (an array or matrix, as X) for sparse X.
+        """
+        return self._impute(X)
+
