@@ -50,8 +50,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 
-from ._gain import GAINImputer
-from ._pmi import PMIImputer
+from ._torch._gain import GAINImputer
+from ._torch._pmi import PMIImputer
 from .baselines import (
     BloodSurrogateImputer,
     CovariateImputer,
