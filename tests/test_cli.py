@@ -182,7 +182,7 @@ def test_python_m_help():
     proc = subprocess.run([sys.executable, "-m", "skimpute_gtex", "--help"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    for command in ("demo", "fit", "impute", "benchmark"):
+    for command in ("demo", "fit", "impute", "compare"):
         assert command in proc.stdout
 
 
@@ -409,14 +409,14 @@ def test_warnings_are_one_clean_line(files, capsys, monkeypatch):
 
     from sklearn.exceptions import ConvergenceWarning
 
-    import skimpute_gtex.cli as cli
+    from skimpute_gtex.cli import _commands
 
     def warn_twice(args):
         warnings.warn("first line\n  second line", UserWarning)
         warnings.warn("not converged", ConvergenceWarning)
         return 0
 
-    monkeypatch.setattr(cli, "cmd_fit", warn_twice)
+    monkeypatch.setattr(_commands, "cmd_fit", warn_twice)
     tmp, _ = files
     with warnings.catch_warnings():
         warnings.simplefilter("always")
@@ -437,43 +437,59 @@ def test_threads_are_restored(files):
     assert torch.get_num_threads() == before
 
 
-# ------------------------------------------------------------------ benchmark
-BENCH = ["benchmark", "--fast", "--datasets", "synthetic_pathway", "--methods",
-         "Tissue median", "--scenarios", "inplace", "--repeats", "1"]
+# -------------------------------------------------------------------- compare
+def test_compare_prints_and_writes_the_table(files, capsys):
+    tmp, _ = files
+    out = tmp / "compare.tsv"
+    assert main(["compare", str(tmp / "expr.csv"), "--covariates",
+                 str(tmp / "cov.tsv"), "--methods", "pmi", "knn", "median",
+                 "--repeats", "2", "--fast", "--device", "cpu", "-q",
+                 "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "covariates tissue (categorical), sex (categorical), age (numerical)" \
+        in captured.err
+    for name in ("pmi", "knn", "median"):
+        assert re.search(rf"^{name}\s+-?\d\.\d{{3}} ± \d\.\d{{3}}", captured.out,
+                         re.M), captured.out
+    table = pd.read_csv(out, sep="\t", index_col="imputer")
+    assert list(table.index) == ["pmi", "knn", "median"]
+    assert {"mean_r2", "std_r2", "mean_time", "repeat1_r2"} <= set(table.columns)
+    assert table.loc["median", "mean_r2"] > 0
 
 
-def test_benchmark_never_writes_over_committed_results(tmp_path, monkeypatch, capsys):
-    """Run from a checkout, it writes to a new folder, not the committed files."""
-    monkeypatch.chdir(tmp_path)
-    committed = {tmp_path / "benchmarks" / "results" / "imputers.json": "{}",
-                 tmp_path / "docs" / "benchmark_tables.rst": "committed\n"}
-    for path, text in committed.items():
-        path.parent.mkdir(parents=True)
-        path.write_text(text)
-    assert main(BENCH) == 0
-    for path, text in committed.items():
-        assert path.read_text() == text
-    (run,) = tmp_path.glob("skimpute-gtex-benchmark-*")
-    assert sorted(p.name for p in run.iterdir()) == ["benchmark_tables.rst",
-                                                     "imputers.json"]
-    assert f"wrote {run}" in capsys.readouterr().out
-    # naming the committed folder is not enough: --overwrite is needed
-    merge = ["benchmark", "--merge", str(run / "imputers.json"), "--output-dir",
-             str(tmp_path / "benchmarks" / "results"), "--tables",
-             str(tmp_path / "docs" / "benchmark_tables.rst")]
-    assert main(merge) == 2
-    assert "--overwrite" in capsys.readouterr().err
-    for path, text in committed.items():
-        assert path.read_text() == text
-    assert main([*merge, "--overwrite"]) == 0
-    assert (tmp_path / "docs" / "benchmark_tables.rst").read_text() != "committed\n"
+def test_compare_matches_compare_imputers(files, capsys):
+    from skimpute_gtex.baselines import TissueMedianImputer
+    from skimpute_gtex.cli import read_covariates, read_matrix
+    from skimpute_gtex.model_selection import compare_imputers
+
+    tmp, _ = files
+    out = tmp / "median.csv"
+    assert main(["compare", str(tmp / "expr.csv"), "--covariates",
+                 str(tmp / "cov.tsv"), "--categorical", "tissue", "--methods",
+                 "median", "--repeats", "1", "--random-state", "3",
+                 "-o", str(out)]) == 0
+    matrix = read_matrix(str(tmp / "expr.csv"))
+    cov, spec = read_covariates(str(tmp / "cov.tsv"), matrix.index,
+                                categorical=["tissue"])
+    X = pd.concat([matrix, cov], axis=1)
+    expected = compare_imputers(
+        {"median": TissueMedianImputer(covariates=spec, group="tissue")}, X,
+        covariates=spec, n_repeats=1, random_state=3)
+    got = read_csv(out, index_col=0)
+    assert got.loc["median", "mean_r2"] == expected.loc["median", "mean_r2"]
 
 
-def test_benchmark_help_names_the_default_output(capsys):
-    assert main(["benchmark", "--help"]) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "skimpute-gtex-benchmark-DATE-TIME" in out
-    assert "OUTPUT_DIR/benchmark_tables.rst" in out
+@pytest.mark.parametrize("argv, message", [
+    (["--missing-rate", "1.5"], "missing_rate"),
+    (["--repeats", "0"], "n_repeats"),
+    (["-o", "results.parquet"], ".csv or .tsv"),
+])
+def test_compare_user_errors(files, capsys, argv, message):
+    tmp, _ = files
+    assert main(["compare", str(tmp / "complete.csv"), "--methods", "median",
+                 *argv]) == 2
+    err = capsys.readouterr().err
+    assert "skimpute-gtex compare: error:" in err and message in err
 
 
 def test_parquet_without_sample_ids(tmp_path, capsys):

@@ -1,0 +1,257 @@
+"""The ``fit``, ``impute`` and ``compare`` commands."""
+
+import os
+import sys
+from contextlib import contextmanager, redirect_stdout
+
+import numpy as np
+import pandas as pd
+
+from ._inputs import _join, _load_input
+from ._io import CLIError, _check_output, _kind, _write_h5ad, _write_matrix
+
+#: ``--fast`` (demo, compare) and the benchmark harness's smoke tests: a tiny
+#: network trained for 3 epochs, to check that a command runs; the one place
+#: these settings live (``benchmarks/registry.py`` reads them from here)
+FAST_PARAMS = dict(hidden_layer_sizes=(16,), max_iter=3, early_stopping=False)
+
+
+def _progress(verbose):
+    """The estimators print progress on stdout: send it to stderr instead."""
+    return redirect_stdout(sys.stderr)
+
+
+@contextmanager
+def _threads(threads):
+    """``torch.set_num_threads(threads)`` for the command, restored afterwards."""
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise CLIError("--threads must be >= 1.")
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------- commands
+#: the training options (dest, option, default); their parser default is None,
+#: so that ``impute --model-file`` can tell which ones were given
+_TRAINING_OPTIONS = (("model", "--model", "pmi"), ("max_iter", "--max-iter", 300),
+                     ("hidden_layer_sizes", "--hidden-layer-sizes", None),
+                     ("batch_size", "--batch-size", None),
+                     ("device", "--device", "auto"),
+                     ("random_state", "--random-state", 0),
+                     ("categorical", "--categorical", None),
+                     ("numerical", "--numerical", None))
+
+
+def _option(args, dest):
+    value = getattr(args, dest)
+    if value is None:
+        return next(d for k, _, d in _TRAINING_OPTIONS if k == dest)
+    return value
+
+
+def _make_model(args, spec):
+    from .. import GAINImputer, PMIImputer
+
+    cls = PMIImputer if _option(args, "model") == "pmi" else GAINImputer
+    params = dict(covariates=spec, max_iter=_option(args, "max_iter"),
+                  device=_option(args, "device"),
+                  random_state=_option(args, "random_state"), verbose=args.verbose)
+    if args.hidden_layer_sizes:
+        params["hidden_layer_sizes"] = tuple(args.hidden_layer_sizes)
+    if args.batch_size:
+        params["batch_size"] = args.batch_size
+    return cls(**params)
+
+
+def cmd_fit(args):
+    import joblib
+
+    matrix, cov, spec = _load_input(args)
+    X = matrix if cov is None else _join(matrix, cov)
+    model = _make_model(args, spec)
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(out_dir):
+        raise CLIError(f"{args.output}: directory {out_dir} does not exist.")
+    with _progress(args.verbose):
+        model.fit(X)
+    joblib.dump(model, args.output)
+    print(f"fitted {type(model).__name__} on {matrix.shape[0]} samples x "
+          f"{matrix.shape[1]} genes{_with_covariates(spec)} ({model.n_iter_} "
+          f"epochs); saved {args.output}", file=sys.stderr)
+    return 0
+
+
+def _with_covariates(spec):
+    if not spec:
+        return ", no covariates"
+    return ", covariates " + ", ".join(f"{name} ({kind})" for name, kind, _ in spec)
+
+
+def _model_genes(model):
+    names = np.asarray(model.feature_names_in_, dtype=object)
+    cov = set(names[model.covariate_indices_].tolist())
+    return [n for n in names if n not in cov]
+
+
+def _load_model(path):
+    import joblib
+
+    if not os.path.exists(path):
+        raise CLIError(f"{path}: no such file.")
+    try:
+        model = joblib.load(path)
+    except (ImportError, AttributeError) as exc:  # a class that moved or is gone
+        raise CLIError(f"{path}: cannot load the model: saved with another version "
+                       f"of skimpute_gtex or its dependencies? ({exc})") from None
+    except Exception:  # any other unpickling failure: not a joblib file at all
+        raise CLIError(f"{path}: not a saved model: joblib cannot read it (a model "
+                       "file is what 'skimpute-gtex fit -o FILE' writes).") from None
+    if not hasattr(model, "feature_names_in_"):
+        raise CLIError(f"{path}: not a saved model: it holds a "
+                       f"{type(model).__name__}, not an imputer written by "
+                       "'skimpute-gtex fit'.")
+    return model
+
+
+def _impute_with_model(args):
+    """``(model, matrix, covariates, imputed)`` with the saved ``--model-file``."""
+    given = [opt for dest, opt, _ in _TRAINING_OPTIONS
+             if getattr(args, dest) is not None]
+    if given:
+        raise CLIError(
+            f"{' '.join(given)}: training option(s) that a saved model "
+            "(--model-file) does not use: it imputes as it was fitted, with "
+            "its own covariates. Drop them, or fit a new model with them.")
+    model = _load_model(args.model_file)
+    matrix, cov, _ = _load_input(args, spec_from=model.covariates or [])
+    genes = _model_genes(model)
+    if args.align:
+        from ..datasets import align_to_genes
+
+        matrix, report = align_to_genes(matrix, reference_genes=genes)
+        print(f"aligned: {report.n_matched}/{len(genes)} model genes found, "
+              f"{len(report.extra_genes)} extra genes dropped",
+              file=sys.stderr)
+    else:
+        missing = [g for g in genes if g not in set(matrix.columns)]
+        extra = [g for g in matrix.columns if g not in set(genes)]
+        if missing or extra:
+            raise CLIError(
+                f"the genes of {args.input} do not match the model: "
+                f"{len(missing)} model gene(s) missing (first: {missing[:3]}), "
+                f"{len(extra)} unknown gene(s) (first: {extra[:3]}). "
+                "Use --align to match Ensembl ids without versions and impute "
+                "the missing genes."
+            )
+        matrix = matrix[genes]
+    X = matrix if cov is None else _join(matrix, cov)
+    if args.verbose:
+        model.set_params(verbose=args.verbose)
+    with _progress(args.verbose):
+        return model, matrix, cov, model.transform(X)
+
+
+def cmd_impute(args):
+    _check_output(args.output)
+    if args.model_file:
+        model, matrix, cov, out = _impute_with_model(args)
+    else:
+        matrix, cov, spec = _load_input(args)
+        X = matrix if cov is None else _join(matrix, cov)
+        model = _make_model(args, spec)
+        with _progress(args.verbose):
+            out = model.fit_transform(X)
+    columns = list(model.get_feature_names_out())
+    result = pd.DataFrame(np.asarray(out), index=matrix.index, columns=columns)
+    if _kind(args.output) == "h5ad":  # keeps the input's float dtype
+        _write_h5ad(result, args.output, args=args, matrix=matrix, cov=cov,
+                    same_genes=not (args.model_file and args.align))
+    else:
+        if model.covariate_output == "drop":
+            result = result.astype(np.float64)
+        _write_matrix(result, args.output, genes_as_rows=args.genes_as_rows,
+                      index=not args.no_index)
+    n_missing = int(matrix.isna().to_numpy().sum())
+    print(f"imputed {n_missing} missing values in {matrix.shape[0]} samples x "
+          f"{matrix.shape[1]} genes{_with_covariates(model.covariates)}; wrote "
+          f"{args.output}", file=sys.stderr)
+    return 0
+
+
+#: the imputers that ``compare --methods`` names
+COMPARE_METHODS = ("pmi", "gain", "knn", "softimpute", "median")
+
+
+def _compare_candidates(names, spec, args):
+    """``{name: unfitted imputer}`` for ``compare``, all with the same covariates."""
+    from sklearn.impute import KNNImputer
+
+    from .. import GAINImputer, PMIImputer
+    from ..baselines import CovariateImputer, SoftImputeImputer, TissueMedianImputer
+
+    deep = dict(covariates=spec, device=args.device, random_state=args.random_state,
+                verbose=args.verbose, **(FAST_PARAMS if args.fast else {}))
+    group = next((n for n, kind, _ in spec or [] if kind == "categorical"), None)
+    make = {
+        "pmi": lambda: PMIImputer(**deep),
+        "gain": lambda: GAINImputer(**deep),
+        "knn": lambda: CovariateImputer(KNNImputer(), covariates=spec),
+        "softimpute": lambda: SoftImputeImputer(covariates=spec,
+                                                random_state=args.random_state),
+        # grouped by the first categorical covariate (usually the tissue)
+        "median": lambda: TissueMedianImputer(covariates=spec, group=group),
+    }
+    return {name: make[name]() for name in dict.fromkeys(names)}
+
+
+def cmd_compare(args):
+    from ..model_selection import compare_imputers
+
+    if args.output:
+        _check_table_output(args.output)
+    matrix, cov, spec = _load_input(args)
+    X = matrix if cov is None else _join(matrix, cov)
+    imputers = _compare_candidates(args.methods, spec, args)
+    print(f"{matrix.shape[0]} samples x {matrix.shape[1]} genes"
+          f"{_with_covariates(spec)}; {args.missing_rate:.0%} of the observed "
+          f"entries hidden at random, {args.repeats} repeat(s) (seed "
+          f"{args.random_state})", file=sys.stderr, flush=True)
+    with _progress(args.verbose):
+        results = compare_imputers(imputers, X, covariates=spec,
+                                   missing_rate=args.missing_rate,
+                                   n_repeats=args.repeats,
+                                   random_state=args.random_state)
+    _print_comparison(results)
+    if args.output:
+        results.rename_axis("imputer").to_csv(
+            args.output, sep="\t" if _kind(args.output) == "tsv" else ",")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _check_table_output(path):
+    if _kind(path) not in ("csv", "tsv"):
+        raise CLIError(f"{path}: the results table must be .csv or .tsv.")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"{path}: directory {directory} does not exist.")
+
+
+def _print_comparison(results):
+    width = max(len("imputer"), *(len(n) for n in results.index))
+    print(f"{'imputer':<{width}}  {'R2 (mean ± sd)':>15}  {'time (s)':>8}")
+    for name, row in results.iterrows():
+        sd = "" if np.isnan(row["std_r2"]) else f" ± {row['std_r2']:.3f}"
+        print(f"{name:<{width}}  {row['mean_r2']:.3f}{sd:>8}  "
+              f"{row['mean_time']:>8.1f}")
+    print("\nR2: mean over genes of the R2 on the hidden entries, over repeats "
+          "(sd: sample sd over repeats); time: fit_transform.")

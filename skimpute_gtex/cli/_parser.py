@@ -1,0 +1,136 @@
+"""The options of ``skimpute-gtex`` and its subcommands."""
+
+import argparse
+
+from .. import __version__
+from ._commands import COMPARE_METHODS
+
+
+def _add_input_options(p):
+    p.add_argument("input", help="expression matrix: .csv, .tsv/.txt, .parquet or "
+                   ".gct (optionally .gz), samples x genes, first column the "
+                   "sample ids (see --index-col, --no-index); or .h5ad (AnnData: "
+                   "obs x var, covariates from obs; needs anndata)")
+    p.add_argument("--genes-as-rows", action="store_true",
+                   help="the CSV/TSV/Parquet matrix is genes x samples")
+    ids = p.add_mutually_exclusive_group()
+    ids.add_argument("--index-col", metavar="NAME|N",
+                     help="the column of the sample ids (gene ids with "
+                          "--genes-as-rows), by name or 0-based position "
+                          "(default: the first column, if the header leaves it "
+                          "unnamed or it holds distinct strings; else an error)")
+    ids.add_argument("--no-index", action="store_true",
+                     help="the CSV/TSV/Parquet matrix has no id column (pandas "
+                          "to_csv(index=False), R row.names=FALSE): every column "
+                          "is a gene; the output has no id column either")
+    p.add_argument("--layer", metavar="NAME",
+                   help="the layer of an .h5ad input to impute (default: X)")
+    p.add_argument("--covariates", metavar="FILE",
+                   help="CSV/TSV table of sample covariates (default: the "
+                        "covariates are columns of the matrix file, obs columns "
+                        "of an .h5ad)")
+    p.add_argument("--sample-column", metavar="COL",
+                   help="sample id column of --covariates (default: the first)")
+    p.add_argument("--categorical", nargs="+", metavar="COL",
+                   help="categorical covariate columns: of --covariates FILE, "
+                        "else of the matrix file (obs of an .h5ad) (default "
+                        "with --covariates and no --numerical: its non-numeric "
+                        "columns; a saved model knows its own)")
+    p.add_argument("--numerical", nargs="+", metavar="COL",
+                   help="numerical covariate columns, found as --categorical")
+    p.add_argument("--verbose", "-v", action="count", default=1,
+                   help="training progress on stderr: by default one line "
+                        "(updated in place on a terminal) with the epoch, "
+                        "time elapsed and time left; -v: one line per epoch")
+    p.add_argument("--quiet", "-q", dest="verbose", action="store_const",
+                   const=0, help="no training progress")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: torch's choice)")
+
+
+def _add_model_options(p):
+    # defaults None: the real ones are in _TRAINING_OPTIONS (see cmd_impute)
+    g = p.add_argument_group("training options (not with --model-file)")
+    g.add_argument("--model", choices=("pmi", "gain"), help="(default: pmi)")
+    g.add_argument("--max-iter", type=int, help="maximum epochs (default: 300)")
+    g.add_argument("--hidden-layer-sizes", type=int, nargs="+", metavar="N")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
+    g.add_argument("--random-state", type=int, help="(default: 0)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="skimpute-gtex",
+        description="Covariate-aware deep imputation of gene expression "
+                    "(PMIImputer, GAINImputer).",
+    )
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("demo", help="compare PMI, KNN and tissue median on "
+                       "synthetic data (about a minute)")
+    p.add_argument("--n-samples", type=int, default=2000)
+    p.add_argument("--n-genes", type=int, default=500)
+    p.add_argument("--n-tissues", type=int, default=10)
+    p.add_argument("--missing-rate", type=float, default=0.5)
+    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--fast", action="store_true",
+                   help="tiny network, 3 epochs: a smoke test whose R2 values "
+                        "mean nothing")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no training progress on stderr")
+
+    p = sub.add_parser("fit", help="fit an imputer and save it (joblib)")
+    _add_input_options(p)
+    _add_model_options(p)
+    p.add_argument("--output", "-o", required=True, help="model file to write")
+
+    p = sub.add_parser("impute", help="impute a matrix (in place or with a saved "
+                       "model)")
+    _add_input_options(p)
+    _add_model_options(p)
+    p.add_argument("--model-file", metavar="FILE",
+                   help="model saved by 'fit' (default: fit PMI on the input)")
+    p.add_argument("--align", action="store_true",
+                   help="with --model-file: match Ensembl ids without version, "
+                        "impute model genes absent from the input, drop others")
+    p.add_argument("--output", "-o", required=True,
+                   help="imputed matrix: .csv, .tsv, .parquet or .h5ad (imputed "
+                        "X, the observed matrix in layers['observed'], the "
+                        "input's obs/var/uns kept)")
+
+    p = sub.add_parser(
+        "compare", help="compare imputers on your matrix (hide entries at "
+        "random, impute them, score them)",
+        description="Hide --missing-rate of the observed gene entries at random "
+                    "(--repeats times), impute them in place with each method, "
+                    "and print the mean per-gene R2 of the hidden entries and "
+                    "the time (skimpute_gtex.model_selection.compare_imputers).")
+    _add_input_options(p)
+    p.add_argument("--methods", nargs="+", choices=COMPARE_METHODS,
+                   default=["pmi", "knn", "median"], metavar="NAME",
+                   help="imputers: pmi, gain (deep, with the covariates), knn "
+                        "(KNNImputer + one-hot covariates), softimpute, median "
+                        "(per value of the first categorical covariate) "
+                        "(default: %(default)s)")
+    p.add_argument("--missing-rate", type=float, default=0.5,
+                   help="fraction of the observed gene entries hidden "
+                        "(default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="number of random masks (default: %(default)s)")
+    p.add_argument("--random-state", type=int, default=0,
+                   help="seed of the masks and of the imputers "
+                        "(default: %(default)s)")
+    p.add_argument("--device", default="auto",
+                   help="device of pmi and gain: auto, cpu, cuda or cuda:N "
+                        "(default: %(default)s)")
+    p.add_argument("--fast", action="store_true",
+                   help="tiny networks, 3 epochs: a smoke test whose R2 values "
+                        "mean nothing")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="also write the results table here (.csv or .tsv)")
+    return parser
