@@ -8,21 +8,23 @@ donor-disjoint where donors are known, impute held-out samples with 50% of
 their entries hidden), for 3 repeats (seeds 0, 1, 2). Each run is a forked
 worker stopped after ``--time-budget`` seconds and then recorded as
 "> budget". The score is the per-gene R² on the hidden entries, averaged over
-genes. Results go to ``benchmarks/results/<name>.json`` (one record per run,
-with the machine), ``docs/benchmark_tables.rst`` and, as Markdown, stdout.
-Progress goes to stderr.
+genes. Results go to ``OUTPUT_DIR/NAME.json`` (``--output-dir``, required;
+one record per run, with the machine), the RST tables to ``--tables`` when
+given, and, as Markdown, to stdout. Progress goes to stderr.
 
 The real data sets are read from ``--data-dir`` (default ``$SKIMPUTE_GTEX_DATA``,
 else ``../shared/data``); see ``docs/benchmarks.rst`` for the protocol.
 
-Usage::
+Usage (``python benchmarks/bench_imputers.py`` takes the same options)::
 
-    python benchmarks/bench_imputers.py --datasets synthetic_pathway \\
-        --methods PMI KNN-5 "Tissue median" --repeats 1
-    python benchmarks/bench_imputers.py --time-budget 600 --extras speed sweep
+    python -m benchmarks run --datasets synthetic_pathway \\
+        --methods PMI KNN-5 "Tissue median" --repeats 1 --output-dir /tmp/bench
+    python -m benchmarks run --time-budget 600 --extras speed sweep \\
+        --output-dir OUT --tables OUT/benchmark_tables.rst
 
 Sample output (``--datasets gtex_scira_tf467 --methods PMI KNN-5 "Tissue median"
---scenarios inplace``; 2-core Xeon, 1 thread per run; numbers vary)::
+--scenarios inplace --output-dir OUT --tables OUT/tables.rst``; 2-core Xeon, 1
+thread per run; numbers vary)::
 
     ### gtex_scira_tf467 — inplace (3 repeats)
 
@@ -32,27 +34,20 @@ Sample output (``--datasets gtex_scira_tf467 --methods PMI KNN-5 "Tissue median"
     | KNN-5 | 0.584 ± 0.004 | 0.183 | 0.4 ± 0.0 | 14 |
     | Tissue median | 0.514 ± 0.003 | 0.222 | 0.1 ± 0.0 | 2 |
 
-    wrote benchmarks/results/imputers.json and docs/benchmark_tables.rst
+    wrote OUT/imputers.json and OUT/tables.rst
 """
 
-import argparse
+import os
 import sys
 
-from skimpute_gtex._benchmark import add_arguments, run_from_args
+if __package__ in (None, ""):  # run as a script: import the package from the root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    # the entry point, not the library, decides the thread count
-    import torch
+    from benchmarks.cli import main_run
 
-    torch.set_num_threads(args.threads)
-    return run_from_args(args)
+    return main_run(argv, prog="bench_imputers.py")
 
 
 if __name__ == "__main__":

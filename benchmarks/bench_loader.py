@@ -7,12 +7,15 @@ directory outside the repository, then loads it with
 the peak resident memory (``ru_maxrss``) of one load is not mixed with that of
 the generator or of an earlier load. Each scenario runs twice: once for wall
 time and ``ru_maxrss``, once under ``tracemalloc`` for the peak of Python-level
-allocations during the call (NumPy buffers included). Results go to a JSON file.
+allocations during the call (NumPy buffers included). Results go to the JSON
+file ``--output`` (required; the committed one is
+``benchmarks/results/loader.json``).
 
-Usage::
+Usage (or ``python benchmarks/bench_loader.py ...``)::
 
-    python benchmarks/bench_loader.py                      # 20,000 x 2,000, 1,000 genes
-    python benchmarks/bench_loader.py --n-genes 56200 --n-samples 500 --selected 2000
+    python -m benchmarks loader --output /tmp/loader.json  # 20,000 x 2,000, 1,000 genes
+    python -m benchmarks loader --n-genes 56200 --n-samples 500 --selected 2000 \\
+        --output /tmp/loader.json
 
 Sample output (2-CPU x86-64 Linux, Python 3.11, NumPy 2.4; numbers vary)::
 
@@ -20,7 +23,7 @@ Sample output (2-CPU x86-64 Linux, Python 3.11, NumPy 2.4; numbers vary)::
           scenario  genes  samples  wall_s  maxrss_MB  d_rss_MB  trace_MB  out_MB
     selected_genes   1000     2000     4.8      368.8      46.9      33.1    16.0
          all_genes  20000     2000    13.6      669.4     347.3     363.2   320.0
-    wrote benchmarks/results/loader.json
+    wrote /tmp/loader.json
 
 ``maxrss_MB`` is the peak resident memory of the process, interpreter and
 imports included (about 320 MB before the call); ``d_rss_MB`` its growth
@@ -142,31 +145,20 @@ def run_child(args, paths, scenario, use_tracemalloc):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _parser(child):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks loader",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--n-genes", type=int, default=20_000)
     parser.add_argument("--n-samples", type=int, default=2_000)
-    parser.add_argument(
-        "--selected",
-        type=int,
-        default=1_000,
-        help="number of genes requested in 'selected_genes'",
-    )
-    parser.add_argument(
-        "--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS)
-    )
-    parser.add_argument(
-        "--data-dir",
-        default="/tmp/skimpute_gtex_bench",
-        help="scratch directory for the generated files (reused)",
-    )
+    parser.add_argument("--selected", type=int, default=1_000,
+                        help="number of genes requested in 'selected_genes'")
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS,
+                        default=list(SCENARIOS))
+    parser.add_argument("--data-dir", default="/tmp/skimpute_gtex_bench",
+                        help="scratch directory for the generated files (reused)")
     parser.add_argument("--random-seed", type=int, default=0)
-    parser.add_argument(
-        "--output",
-        default=os.path.join(
-            os.path.dirname(os.path.abspath(__file__)), "results", "loader.json"
-        ),
-    )
+    parser.add_argument("--output", required=not child,
+                        help="the JSON result file to write")
     # child-process options
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--scenario", choices=SCENARIOS, help=argparse.SUPPRESS)
@@ -174,7 +166,32 @@ def main(argv=None):
     parser.add_argument("--gct", help=argparse.SUPPRESS)
     parser.add_argument("--attributes", help=argparse.SUPPRESS)
     parser.add_argument("--phenotypes", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+#: JSON key -> column header of the printed table
+COLUMNS = {"scenario": "scenario", "genes": "genes", "samples": "samples",
+           "wall_s": "wall_s", "maxrss_MB": "maxrss_MB",
+           "rss_increase_MB": "d_rss_MB", "tracemalloc_peak_MB": "trace_MB",
+           "result_MB": "out_MB"}
+
+
+def _print_table(rows):
+    widths = [14 if h == "scenario" else len(h) for h in COLUMNS.values()]
+
+    def cell(value, width):
+        if isinstance(value, float):
+            return f"{value:>{width}.1f}"
+        return f"{value:>{width}}"
+
+    print("  ".join(cell(h, w) for h, w in zip(COLUMNS.values(), widths)))
+    for row in rows:
+        print("  ".join(cell(row[c], w) for c, w in zip(COLUMNS, widths)))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(child="--child" in argv).parse_args(argv)
     if args.child:
         measure(args)
         return 0
@@ -190,36 +207,7 @@ def main(argv=None):
         row = {"scenario": scenario, **run_child(args, paths, scenario, False)}
         row.update(run_child(args, paths, scenario, True))
         rows.append(row)
-    columns = [
-        "scenario",
-        "genes",
-        "samples",
-        "wall_s",
-        "maxrss_MB",
-        "rss_increase_MB",
-        "tracemalloc_peak_MB",
-        "result_MB",
-    ]
-    headers = [
-        "scenario",
-        "genes",
-        "samples",
-        "wall_s",
-        "maxrss_MB",
-        "d_rss_MB",
-        "trace_MB",
-        "out_MB",
-    ]
-    widths = [14 if h == "scenario" else len(h) for h in headers]
-
-    def cell(value, width):
-        if isinstance(value, float):
-            return f"{value:>{width}.1f}"
-        return f"{value:>{width}}"
-
-    print("  ".join(cell(h, w) for h, w in zip(headers, widths)))
-    for row in rows:
-        print("  ".join(cell(row[c], w) for c, w in zip(columns, widths)))
+    _print_table(rows)
     report = {
         "benchmark": "load_gtex streaming GCT",
         "n_genes": args.n_genes,
@@ -231,7 +219,7 @@ def main(argv=None):
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
         "results": rows,
     }
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(report, f, indent=2)
     print(f"wrote {os.path.relpath(args.output)}")

@@ -1,6 +1,6 @@
 """Peak memory growth of PMIImputer's fit and transform on wide data.
 
-Usage::
+Usage (or ``python -m benchmarks memory ...``)::
 
     python benchmarks/bench_memory.py --samples 4000 --genes 12557
 
@@ -14,28 +14,34 @@ the peak, which comes from the data copies, not from training.
 
 import argparse
 import multiprocessing
+import os
+import sys
 import warnings
 
-import numpy as np
-import pandas as pd
+if __package__ in (None, ""):  # run as a script: import the package from the root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from skimpute_gtex import PMIImputer
-from skimpute_gtex._benchmark import _maxrss_mb, _rss_mb
-from skimpute_gtex.datasets import make_gtex_like, simulate_missing
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from benchmarks.machine import maxrss_mb, rss_mb  # noqa: E402
+from skimpute_gtex import PMIImputer  # noqa: E402
+from skimpute_gtex.datasets import make_gtex_like, simulate_missing  # noqa: E402
 
 
 def _measure(conn, est, frame):
-    start = _rss_mb()
+    start = rss_mb()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(frame)
-        fit = _maxrss_mb() - start
+        fit = maxrss_mb() - start
         est.transform(frame)
-    conn.send((fit, _maxrss_mb() - start))
+    conn.send((fit, maxrss_mb() - start))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks memory",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--genes", type=int, default=12557)
     args = parser.parse_args(argv)
@@ -55,7 +61,8 @@ def main(argv=None):
     worker.join()
     print(f"{args.samples} x {args.genes}: peak growth {fit:.0f} MB after fit, "
           f"{total:.0f} MB after fit + transform")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,19 +7,23 @@ with k tuned on the data and k = 5, 10, soft-impute, MissForest, the tissue
 median): mean ± sd over repeats of both R² scores, and the times. Writes the
 reStructuredText table to ``--rst`` (only there) and prints it as Markdown.
 
-Usage::
+Usage (or ``python benchmarks/headline.py ...``)::
 
-    python benchmarks/headline.py benchmarks/results/imputers.json \\
+    python -m benchmarks headline benchmarks/results/imputers.json \\
         --rst docs/benchmark_headline.rst
 """
 
 import argparse
 import json
+import os
 import sys
 
-import numpy as np
+if __package__ in (None, ""):  # run as a script: import the package from the root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from skimpute_gtex._benchmark import _fmt_pm, _rst_simple_table
+import numpy as np  # noqa: E402
+
+from benchmarks.reports import fmt_pm, rst_simple_table  # noqa: E402
 
 BASELINES = ("MICE", "KNN (tuned)", "KNN-5", "KNN-10", "SoftImpute",
              "MissForest-10", "MissForest-100", "Tissue median")
@@ -64,8 +68,8 @@ def rows(records, method="PMI", key="r2_mean"):
 
 def _cells(row):
     # the harness's mean ± sd (sample sd over repeats), as in its own tables
-    return [row["dataset"], row["scenario"], _fmt_pm(row["pmi"], 3),
-            f"{row['best']}: {_fmt_pm(row['best_values'], 3)}",
+    return [row["dataset"], row["scenario"], fmt_pm(row["pmi"], 3),
+            f"{row['best']}: {fmt_pm(row['best_values'], 3)}",
             f"{row['margin']:+.3f}", f"{row['pmi_time']:.0f}",
             f"{row['best_time']:.0f}"]
 
@@ -75,12 +79,13 @@ HEADER = ["Data set", "Scenario", "PMI (default)", "Best fair baseline",
 
 
 def rst(table_rows, title):
-    table = _rst_simple_table(HEADER, [_cells(r) for r in table_rows])
+    table = rst_simple_table(HEADER, [_cells(r) for r in table_rows])
     return "\n".join([title, "-" * len(title), "", table, ""])
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks headline",
+                                description=__doc__.splitlines()[0])
     p.add_argument("results")
     p.add_argument("--rst", default=None, help="write the RST tables here")
     args = p.parse_args(argv)
