@@ -69,21 +69,7 @@ def build_parser():
                         version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("demo", help="compare PMI, KNN and tissue median on "
-                       "synthetic data (about a minute)")
-    p.add_argument("--n-samples", type=int, default=2000)
-    p.add_argument("--n-genes", type=int, default=500)
-    p.add_argument("--n-tissues", type=int, default=10)
-    p.add_argument("--missing-rate", type=float, default=0.5)
-    p.add_argument("--random-state", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--fast", action="store_true",
-                   help="tiny network, 3 epochs: a smoke test whose R2 values "
-                        "mean nothing")
-    p.add_argument("--quiet", "-q", action="store_true",
-                   help="no training progress on stderr")
-
+    _add_demo(sub)
     p = sub.add_parser("fit", help="fit an imputer and save it (joblib)")
     _add_input_options(p)
     _add_model_options(p)
@@ -103,6 +89,28 @@ def build_parser():
                         "X, the observed matrix in layers['observed'], the "
                         "input's obs/var/uns kept)")
 
+    _add_compare(sub)
+    return parser
+
+
+def _add_demo(sub):
+    p = sub.add_parser("demo", help="compare PMI, KNN and tissue median on "
+                       "synthetic data (about a minute)")
+    p.add_argument("--n-samples", type=int, default=2000)
+    p.add_argument("--n-genes", type=int, default=500)
+    p.add_argument("--n-tissues", type=int, default=10)
+    p.add_argument("--missing-rate", type=float, default=0.5)
+    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--fast", action="store_true",
+                   help="tiny network, 3 epochs: a smoke test whose R2 values "
+                        "mean nothing")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no training progress on stderr")
+
+
+def _add_compare(sub):
     p = sub.add_parser(
         "compare", help="compare imputers on your matrix (hide entries at "
         "random, impute them, score them)",
@@ -133,4 +141,3 @@ def build_parser():
                         "mean nothing")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="also write the results table here (.csv or .tsv)")
-    return parser

@@ -135,14 +135,7 @@ def make_gtex_like(
     donor_sex = rng.uniform(size=n_donors) < 0.6
     donor_age = rng.uniform(20, 80, size=n_donors)
 
-    # assign samples: every donor first gets tissues in order (blood first),
-    # then the remaining samples are spread at random
-    donor = np.arange(n_samples) % n_donors
-    tissue = (np.arange(n_samples) // n_donors) % n_tissues
-    extra = np.arange(n_samples) >= n_donors * n_tissues
-    tissue[extra] = rng.randint(n_tissues, size=extra.sum())
-    order = rng.permutation(n_samples)
-    donor, tissue = donor[order], tissue[order]
+    donor, tissue = _assign_samples(rng, n_samples, n_donors, n_tissues)
 
     scores = rng.normal(0.0, 0.7, size=(n_samples, n_programs))
     latent = tissue_latent[tissue] + donor_latent[donor] + scores
@@ -173,18 +166,38 @@ def make_gtex_like(
         tissue_embeddings=tissue_latent,
     )
     if as_frame:
-        import pandas as pd
-
-        expr_df = pd.DataFrame(expression, columns=list(gene_names))
-        cov_df = pd.DataFrame(
-            {
-                "tissue": covariates[:, 0].astype(str),
-                "donor": covariates[:, 1].astype(str),
-                "sex": covariates[:, 2].astype(str),
-                "age": covariates[:, 3].astype(float),
-            }
-        )
-        bunch.expression = expr_df
-        bunch.covariates = cov_df
-        bunch.frame = pd.concat([expr_df, cov_df], axis=1)
+        _add_frames(bunch)
     return bunch
+
+
+def _assign_samples(rng, n_samples, n_donors, n_tissues):
+    """Donor and tissue of each sample.
+
+    Every donor first gets tissues in order (blood first), then the remaining
+    samples are spread at random.
+    """
+    donor = np.arange(n_samples) % n_donors
+    tissue = (np.arange(n_samples) // n_donors) % n_tissues
+    extra = np.arange(n_samples) >= n_donors * n_tissues
+    tissue[extra] = rng.randint(n_tissues, size=extra.sum())
+    order = rng.permutation(n_samples)
+    return donor[order], tissue[order]
+
+
+def _add_frames(bunch):
+    """Replace the arrays of ``bunch`` by DataFrames and add ``frame``."""
+    import pandas as pd
+
+    covariates = bunch.covariates
+    expr_df = pd.DataFrame(bunch.expression, columns=list(bunch.gene_names))
+    cov_df = pd.DataFrame(
+        {
+            "tissue": covariates[:, 0].astype(str),
+            "donor": covariates[:, 1].astype(str),
+            "sex": covariates[:, 2].astype(str),
+            "age": covariates[:, 3].astype(float),
+        }
+    )
+    bunch.expression = expr_df
+    bunch.covariates = cov_df
+    bunch.frame = pd.concat([expr_df, cov_df], axis=1)
