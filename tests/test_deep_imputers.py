@@ -497,3 +497,73 @@ def test_sample_imputations_copy_false_and_sparse(gtex_small):
     dense = imp.sample_imputations(X_sparse.toarray(), 2, random_state=0)
     draws = imp.sample_imputations(X_sparse, 2, random_state=0)
     assert isinstance(draws, np.ndarray) and np.array_equal(draws, dense)
+
+
+@pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
+def test_thread_count_changes_no_bit(cls, gtex_small):
+    # n_jobs=None moves between thread counts while training (timing-driven);
+    # the model must not depend on it. Batches of 13 rows leave odd small
+    # last batches, products that MKL splits between threads differently.
+    X = gtex_small.X.drop(columns="donor")
+    params = {**FAST, "covariates": gtex_small.covariate_spec, "batch_size": 13}
+    runs = []
+    for n_jobs in (1, 2, None):
+        est = cls(**params, n_jobs=n_jobs)
+        runs.append((est.fit_transform(X), est.loss_curve_))
+    for out, loss in runs[1:]:
+        assert np.array_equal(out, runs[0][0])
+        assert loss == runs[0][1]
+
+
+def test_threads_restored_and_private_to_the_calling_thread():
+    import threading
+
+    from skimpute_gtex._torch._threads import Threads
+
+    before = torch.get_num_threads()
+    seen = {}
+    barrier = threading.Barrier(2)
+
+    def work(name, n):
+        with Threads(n):
+            seen[name] = torch.get_num_threads()
+            barrier.wait()  # both inside at once
+            seen[name + " still"] = torch.get_num_threads()
+        seen[name + " after"] = torch.get_num_threads()
+
+    workers = [threading.Thread(target=work, args=(f"t{n}", n)) for n in (1, 3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if seen["t1"] == before:  # no OpenMP runtime to control
+        pytest.skip("torch without an OpenMP thread pool")
+    assert seen["t1"] == seen["t1 still"] == 1
+    assert seen["t3"] == seen["t3 still"] == 3
+    assert seen["t1 after"] == seen["t3 after"] == before
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("fast_threads", [1, 4])
+def test_threads_settle_on_the_fastest_count(monkeypatch, fast_threads):
+    # a fake clock: a step takes 4 ms at the fast count and 10 ms otherwise
+    # (one thread is fastest beside a busy process, all on an idle machine)
+    from skimpute_gtex._torch import _threads
+
+    clock = [0.0]
+    monkeypatch.setattr(_threads.time, "perf_counter", lambda: clock[0])
+    steps_at = {}
+    with _threads.Threads(4, adapt=True) as threads:
+        if threads.n_threads is None:
+            pytest.skip("torch without an OpenMP thread pool")
+        assert torch.get_num_threads() == 4
+        for _ in range(2000):
+            n = threads.n_threads
+            steps_at[n] = steps_at.get(n, 0) + 1
+            clock[0] += 0.004 if n == fast_threads else 0.010
+            threads.step()
+            assert torch.get_num_threads() == threads.n_threads
+    assert threads.choices[0] == (0, 4)
+    assert {n for _, n in threads.choices} <= {4, 2, 1}
+    # most steps at the fast count; the others are the probes
+    assert steps_at[fast_threads] > 0.8 * 2000

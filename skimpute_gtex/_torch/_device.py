@@ -1,7 +1,6 @@
 """Device resolution and random-number handling for the torch core."""
 
 import re
-from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -53,25 +52,6 @@ def make_generator(seed, device):
     """
     device = torch.device(device)
     return torch.Generator(device=device).manual_seed(int(seed))
-
-
-# Below this many multiply-adds per training step, extra threads cost more in
-# synchronisation than they save (and collapse when cores are shared).
-SMALL_STEP_FLOPS = 2e8
-
-
-@contextmanager
-def thread_limit(step_flops):
-    """Use one intra-op thread for small steps, restoring the setting after."""
-    previous = torch.get_num_threads()
-    small = step_flops < SMALL_STEP_FLOPS and previous > 1
-    if small:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small:
-            torch.set_num_threads(previous)
 
 
 def draw_seed(random_state):

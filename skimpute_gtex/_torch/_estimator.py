@@ -2,7 +2,6 @@
 
 import warnings
 from abc import abstractmethod
-from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,17 +10,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import _BaseImputer
-from ..utils._compat import Interval, StrOptions
+from ..utils._compat import Interval, StrOptions, _fit_context
 from ..utils._constraints import PositiveIntegers, UnitRange
-from ._device import (
-    as_tensor,
-    draw_seed,
-    make_generator,
-    resolve_device,
-    thread_limit,
-)
+from ._device import as_tensor, draw_seed, make_generator, resolve_device
 from ._networks import AveragedNetworks, build, set_generator
-from ._training import Progress, log, n_batches, n_epochs, train
+from ._threads import Threads
+from ._training import Progress, log, n_batches, n_epochs, total, train
 
 _PREDICT_CHUNK = 4096  # rows per forward pass in transform: bounded memory
 _MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
@@ -107,6 +101,11 @@ class _BaseTorchImputer(_BaseImputer):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "clip": ["boolean"],
         "device": [str, torch.device],
+        "n_jobs": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -183,8 +182,9 @@ class _BaseTorchImputer(_BaseImputer):
                     )
                 ]
             )
-            sse = (((pred - x) ** 2) * hidden).sum()
-            ss = ((x**2) * hidden).sum().clamp_min(1e-12)
+            # sums whose bits do not depend on the thread count (_threads.py)
+            sse = total((((pred - x) ** 2) * hidden).double())
+            ss = total(((x**2) * hidden).double()).clamp_min(1e-12)
             return 1.0 - float(sse / ss)
 
         return score
@@ -214,6 +214,9 @@ class _BaseTorchImputer(_BaseImputer):
         escapes, the attributes from before the call are put back: a failed
         refit keeps the previous model and a failed first fit leaves nothing
         that looks fitted. The exception propagates.
+
+        Returns the validated ``(genes, numeric, codes)`` of X, which
+        ``fit_transform`` imputes without validating X a second time.
         """
         before = dict(self.__dict__)
         try:
@@ -232,7 +235,8 @@ class _BaseTorchImputer(_BaseImputer):
         }
 
     def _fit_unsafe(self, X):
-        genes, numeric, codes = self._validate_input(X, reset=True)
+        validated = self._validate_input(X, reset=True)
+        genes, numeric, codes = validated
         n_samples, n_genes = genes.shape
         if n_samples < 2:
             raise ValueError(
@@ -284,13 +288,11 @@ class _BaseTorchImputer(_BaseImputer):
             steps_per_epoch,
         )
         n_members = self._n_members(steps_per_epoch)
-        step_flops = self._batch_size(len(rows)) * self._row_flops()
-        cpu_threads = (
-            thread_limit(step_flops) if device.type == "cpu" else nullcontext()
-        )
+        threads = Threads(self.n_jobs, cpu=device.type == "cpu",
+                          adapt=self.n_jobs is None)
         shape = (n_genes, numeric.shape[1], vocab_sizes)
         members, histories = [], []
-        with cpu_threads:
+        with threads:
             data = _Data(genes, mask, mean, scale, rows, numeric, codes, device)
             val_data = None
             if validation is not None:
@@ -306,7 +308,7 @@ class _BaseTorchImputer(_BaseImputer):
                     init_seed, train_seed = draw_seed(rng), draw_seed(rng)
                 networks, history = self._train_member(
                     shape, data, val_data, val_seed, init_seed, train_seed, device,
-                    batch_size, epochs, progress, k,
+                    batch_size, epochs, progress, k, threads,
                 )
                 members.append(networks)
                 histories.append(history)
@@ -337,7 +339,8 @@ class _BaseTorchImputer(_BaseImputer):
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        return self
+        self._thread_choices = threads.choices
+        return validated
 
     def _n_members(self, steps_per_epoch):
         """Networks to train: ``n_estimators``, or the "auto" rule.
@@ -355,7 +358,8 @@ class _BaseTorchImputer(_BaseImputer):
                            _MAX_AUTO_MEMBERS))
 
     def _train_member(self, shape, data, val_data, val_seed, init_seed, train_seed,
-                      device, batch_size, epochs, progress=None, index=0):
+                      device, batch_size, epochs, progress=None, index=0,
+                      threads=None):
         """Train one set of networks; returns ``(networks, history)`` on the CPU."""
         generator = make_generator(train_seed, device)
         # the initial weights do not depend on the device: drawn on the CPU
@@ -373,6 +377,7 @@ class _BaseTorchImputer(_BaseImputer):
                 validation_score=score, n_rows=data.x.shape[0],
                 batch_size=batch_size, epochs=epochs, device=device,
                 generator=generator, progress=progress, network=index,
+                threads=threads,
             )
         finally:
             # portable pickles, and no generator left inside the modules
@@ -382,10 +387,16 @@ class _BaseTorchImputer(_BaseImputer):
         return networks, history
 
     # ------------------------------------------------------------- transform
-    def _impute(self, X, draw=None):
-        """Shared body of transform: returns the imputed output array."""
+    def _impute(self, X, draw=None, validated=None):
+        """Shared body of transform: returns the imputed output array.
+
+        ``validated``: X's ``(genes, numeric, codes)`` when the caller has
+        already validated it (``fit_transform``).
+        """
         check_is_fitted(self)
-        genes, numeric, codes = self._validate_input(X, reset=False)
+        if validated is None:
+            validated = self._validate_input(X, reset=False)
+        genes, numeric, codes = validated
         mask = ~np.isnan(genes)
         if self.covariates is None and genes.shape[0] and not mask.any(axis=1).all():
             bad = np.flatnonzero(~mask.any(axis=1))
@@ -401,8 +412,7 @@ class _BaseTorchImputer(_BaseImputer):
         networks = self._fitted_networks()
         for m in networks.values():
             m.eval()
-        row_flops = self._row_flops()
-        with torch.no_grad(), thread_limit(row_flops * min(len(genes), 64)):
+        with torch.no_grad(), Threads(self.n_jobs):
             blocks = standardized_rows(genes, mask, self.mean_, self.scale_)
             for sl, block in blocks:
                 tensors = (
@@ -447,3 +457,25 @@ class _BaseTorchImputer(_BaseImputer):
         """
         return self._impute(X)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit on X and impute its missing entries (in-place imputation).
+
+        The same result as ``fit(X).transform(X)``, with X validated,
+        encoded and standardized once.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Expression with ``missing_values`` for missing entries, plus the
+            covariate columns named in ``covariates``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_imputed : {ndarray, sparse matrix} of shape (n_samples, n_features_out)
+            As :meth:`transform` returns it.
+        """
+        validated = self._fit(X)
+        return self._impute(X, validated=validated)

@@ -14,6 +14,7 @@ from ._device import autocast, draw_seed, make_generator
 from ._estimator import _BaseTorchImputer
 from ._networks import ConditionalMLP
 from ._optim import make_optimizer
+from ._training import total
 
 
 class GAINImputer(_BaseTorchImputer):
@@ -165,10 +166,22 @@ class GAINImputer(_BaseTorchImputer):
         optimizer state and loss stay float32); ``"auto"`` does so where the
         device supports bfloat16 natively (CUDA with bfloat16, CPUs with
         AVX512-BF16 or AMX) and uses float32 elsewhere. Prediction is float32.
+    n_jobs : int, default=None
+        CPU threads of torch's kernels during ``fit`` and ``transform``, set
+        for the calling thread only and restored afterwards (the threadpoolctl
+        convention; ``torch.get_num_threads()`` reads the same after a call,
+        and fits in several Python threads do not affect each other). ``None``
+        starts from ``torch.get_num_threads()`` and, while training on the
+        CPU, times its own steps and halves the count while fewer threads run
+        faster: on a machine whose cores other busy processes share, OpenMP
+        threads that spin-wait for each other are slower than one thread. The
+        fitted model does not depend on the count. An int uses that many
+        threads; ``-1`` all CPUs, ``-2`` all but one.
     random_state : int, RandomState instance or None, default=None
         Decides the whole training run; torch's global state is untouched.
     verbose : int, default=0
-        Print one progress line per epoch when positive.
+        ``1``: one progress line, updated in place, with the time left;
+        ``2``: a line per epoch (loss, validation score, time).
 
     Attributes
     ----------
@@ -279,6 +292,7 @@ class GAINImputer(_BaseTorchImputer):
         copy=True,
         device="auto",
         precision="float32",
+        n_jobs=None,
         random_state=None,
         verbose=0,
     ):
@@ -310,6 +324,7 @@ class GAINImputer(_BaseTorchImputer):
         self.copy = copy
         self.device = device
         self.precision = precision
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -331,7 +346,8 @@ class GAINImputer(_BaseTorchImputer):
         self : GAINImputer
             The fitted imputer.
         """
-        return self._fit(X)
+        self._fit(X)
+        return self
 
     _network_names = ("generator_", "discriminator_")
 
@@ -380,7 +396,7 @@ class GAINImputer(_BaseTorchImputer):
             with autocast(self.precision, device):
                 x_gen = self._generate(networks, x, visible, numeric, codes, z)
             x_gen = x_gen.float()
-            mse = (((x_gen - x) ** 2) * mask).sum() / mask.sum().clamp_min(1.0)
+            mse = total(((x_gen - x) ** 2) * mask) / mask.sum().clamp_min(1.0)
             loss = alpha * mse
             if D is not None:
                 b = (rand(mask) < uniform(n, h_low, h_high)).to(x.dtype)
@@ -390,11 +406,11 @@ class GAINImputer(_BaseTorchImputer):
                 with autocast(self.precision, device):
                     d_logits = D((x_hat.detach(), hint), numeric, codes).float()
                 weight = 1 - b
-                d_loss = (
+                d_loss = total(
                     F.binary_cross_entropy_with_logits(
                         d_logits, visible, reduction="none"
                     ) * weight
-                ).sum() / (1 + weight.sum())
+                ) / (1 + weight.sum())
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
@@ -402,11 +418,11 @@ class GAINImputer(_BaseTorchImputer):
                 with autocast(self.precision, device):
                     g_logits = D((x_hat, hint), numeric, codes).float()
                 weight = (1 - b) * (1 - visible)
-                adv = (
+                adv = total(
                     F.binary_cross_entropy_with_logits(
                         g_logits, torch.ones_like(g_logits), reduction="none"
                     ) * weight
-                ).sum() / (1 + weight.sum())
+                ) / (1 + weight.sum())
                 loss = loss + adv_w * adv
             opt_g.zero_grad(set_to_none=True)
             loss.backward()

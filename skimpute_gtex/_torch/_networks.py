@@ -46,6 +46,66 @@ class Dropout(nn.Module):
         return f"p={self.p}"
 
 
+class BatchNorm1d(nn.BatchNorm1d):
+    """:class:`torch.nn.BatchNorm1d` whose training result has the same bits
+    with any number of CPU threads.
+
+    torch's fused CPU kernel sums each feature over the batch in per-thread
+    chunks, so its statistics, and every later weight, change in the last
+    bits with the thread count. Here the batch statistics are reductions
+    over dim 0 of a row-major matrix, which torch splits between threads by
+    feature, each feature summed by one thread in one order. They are taken
+    in float32 (also under bfloat16 autocast). Eval mode (running statistics,
+    elementwise) is the parent's. Parameters and buffers are the parent's, so
+    state dicts are interchangeable.
+    """
+
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        n = x.shape[0]
+        if n < 2:
+            raise ValueError(
+                "Expected more than 1 value per channel when training, got "
+                f"input of size {tuple(x.shape)}"
+            )
+        x = x.float()
+        mean = x.mean(0)
+        centered = x - mean
+        var = (centered * centered).mean(0)
+        with torch.no_grad():
+            m = self.momentum
+            if m is None:  # cumulative average, as the parent
+                m = 1.0 / float(self.num_batches_tracked + 1)
+            self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+            self.running_var.mul_(1 - m).add_(var.detach() * (n / (n - 1)),
+                                              alpha=m)
+            self.num_batches_tracked.add_(1)
+        return centered * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+# MKL's float32 matrix product splits a product of fewer rows than this
+# between threads in a way that changes its last bits (measured: 5-7 and 9-11
+# rows); from here on, and under bfloat16 (oneDNN), the bits are the same with
+# any thread count.
+_MIN_GEMM_ROWS = 16
+
+
+class Linear(nn.Linear):
+    """:class:`torch.nn.Linear` whose result has the same bits with any number
+    of CPU threads: an input of fewer than ``_MIN_GEMM_ROWS`` rows (the last
+    mini-batch or block) is padded with zero rows, which change no row of the
+    product, and the padding is cut off again.
+    """
+
+    def forward(self, x):
+        n = x.shape[0]
+        if x.dim() != 2 or not 0 < n < _MIN_GEMM_ROWS or x.device.type != "cpu":
+            return super().forward(x)
+        pad = x.new_zeros((_MIN_GEMM_ROWS - n, x.shape[1]))
+        return super().forward(torch.cat([x, pad]))[:n]
+
+
 def set_generator(module, generator):
     """Give every :class:`Dropout` of ``module`` ``generator`` (or None)."""
     for m in module.modules():
@@ -126,14 +186,14 @@ def mlp(in_features, hidden_layer_sizes, out_features, dropout, batch_norm):
     layers = []
     width = in_features
     for size in hidden_layer_sizes:
-        layers.append(nn.Linear(width, size, bias=not batch_norm))
+        layers.append(Linear(width, size, bias=not batch_norm))
         if batch_norm:
-            layers.append(nn.BatchNorm1d(size))
+            layers.append(BatchNorm1d(size))
         layers.append(nn.ReLU())
         if dropout > 0:
             layers.append(Dropout(dropout))
         width = size
-    layers.append(nn.Linear(width, out_features))
+    layers.append(Linear(width, out_features))
     return nn.Sequential(*layers)
 
 

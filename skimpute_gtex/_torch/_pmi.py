@@ -8,6 +8,7 @@ from ._device import autocast
 from ._estimator import _BaseTorchImputer
 from ._networks import ConditionalMLP
 from ._optim import make_optimizer
+from ._training import total
 
 
 class PMIImputer(_BaseTorchImputer):
@@ -156,12 +157,24 @@ class PMIImputer(_BaseTorchImputer):
         optimizer state and loss stay float32); ``"auto"`` does so where the
         device supports bfloat16 natively (CUDA with bfloat16, CPUs with
         AVX512-BF16 or AMX) and uses float32 elsewhere. Prediction is float32.
+    n_jobs : int, default=None
+        CPU threads of torch's kernels during ``fit`` and ``transform``, set
+        for the calling thread only and restored afterwards (the threadpoolctl
+        convention; ``torch.get_num_threads()`` reads the same after a call,
+        and fits in several Python threads do not affect each other). ``None``
+        starts from ``torch.get_num_threads()`` and, while training on the
+        CPU, times its own steps and halves the count while fewer threads run
+        faster: on a machine whose cores other busy processes share, OpenMP
+        threads that spin-wait for each other are slower than one thread. The
+        fitted model does not depend on the count. An int uses that many
+        threads; ``-1`` all CPUs, ``-2`` all but one.
     random_state : int, RandomState instance or None, default=None
         Decides the validation split, the weight initialisation, the mini-batch
         order, the pseudo-masks and dropout. Torch's global random state is
         left as it was.
     verbose : int, default=0
-        Print one progress line per epoch when positive.
+        ``1``: one progress line, updated in place, with the time left;
+        ``2``: a line per epoch (loss, validation score, time).
 
     Attributes
     ----------
@@ -261,6 +274,7 @@ class PMIImputer(_BaseTorchImputer):
         copy=True,
         device="auto",
         precision="float32",
+        n_jobs=None,
         random_state=None,
         verbose=0,
     ):
@@ -289,6 +303,7 @@ class PMIImputer(_BaseTorchImputer):
         self.copy = copy
         self.device = device
         self.precision = precision
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -311,7 +326,8 @@ class PMIImputer(_BaseTorchImputer):
         self : PMIImputer
             The fitted imputer.
         """
-        return self._fit(X)
+        self._fit(X)
+        return self
 
     _network_names = ("module_",)
 
@@ -343,7 +359,7 @@ class PMIImputer(_BaseTorchImputer):
             with autocast(self.precision, x.device):
                 out = net((x * visible, visible), numeric, codes)
             out = out.float()
-            loss = (((out - x) ** 2) * hidden).sum() / hidden.sum().clamp_min(1.0)
+            loss = total(((out - x) ** 2) * hidden) / hidden.sum().clamp_min(1.0)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -22,6 +22,18 @@ from sklearn.exceptions import ConvergenceWarning
 _MAX_DECAYS = 2  # adaptive learning rate: plateaus before stopping
 
 
+def total(values):
+    """Sum of a 2-D tensor whose bits do not depend on the CPU thread count.
+
+    A plain ``sum()`` splits the elements between threads, so its last bits
+    change with their number; summing each column first (torch splits that
+    by column) and then the row of column sums (one thread below 32,768
+    columns) does not. Used for the losses and validation scores, so that the
+    thread count chosen by ``n_jobs=None`` changes no reported number.
+    """
+    return values.sum(0).sum()
+
+
 def log(estimator, verbose, message):
     """The one place that prints progress (behind ``verbose``)."""
     if verbose:
@@ -206,6 +218,7 @@ def train(
     generator,
     progress=None,
     network=0,
+    threads=None,
 ):
     """Run the epochs of ``estimator``'s training.
 
@@ -242,6 +255,8 @@ def train(
         Told about every epoch.
     network : int
         Which of the estimator's networks this is (for ``progress``).
+    threads : Threads or None
+        Told about every step (it may change the CPU thread count).
 
     Returns
     -------
@@ -268,6 +283,8 @@ def train(
             history.n_steps += 1
             if average is not None:
                 average.update()
+            if threads is not None:
+                threads.step()
         loss = float(total) / count
         if not np.isfinite(loss):
             raise ValueError(

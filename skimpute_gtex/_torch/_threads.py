@@ -1,0 +1,178 @@
+"""CPU threads of one fit or transform: explicit, per calling thread, restored.
+
+Why this exists. torch's CPU kernels run in OpenMP parallel regions, and
+between regions GNU OpenMP's threads spin (busy-wait) for the next one. On a
+machine whose cores are shared with another busy process, a spinning thread
+holds the core that the thread it waits for needs: a fit of 2,000 x 2,000
+genes ran 3.2x slower beside one busy torch process with two threads, and
+1.6x slower with one (``benchmarks/bench_threads.py``). ``OMP_WAIT_POLICY=
+PASSIVE`` cures it, but only if set before torch is imported, which is the
+user's decision, not a library's.
+
+What a library may do instead (the threadpoolctl convention scikit-learn
+uses): set the OpenMP thread count *of the calling thread* for the duration
+of a call and put it back afterwards. OpenMP keeps that count per thread, so
+two fits running in two Python threads do not see each other's setting, and
+``torch.get_num_threads()`` reads the same after a fit as before.
+
+With ``n_jobs=None`` the training loop measures its own speed and uses fewer
+threads while fewer run faster (:class:`Threads`); the choice changes only
+how the work is split between threads. Training draws no random number and
+takes no decision from a float sum whose order depends on the split (the
+losses' normalisers are counts, exact in any order; validation scores are
+summed in float64), so the fitted model does not depend on the choice.
+"""
+
+import os
+import time
+
+import torch
+from threadpoolctl import ThreadpoolController
+
+# A measurement window: at least this long and this many steps.
+_WINDOW_S = 0.25
+_WINDOW_STEPS = 4
+# Fewer threads are chosen only when faster by this fraction (noise margin).
+_MARGIN = 0.10
+# Once settled, one window in this many re-measures another thread count:
+# the load of a shared machine changes.
+_REPROBE_EVERY = 16
+
+
+def resolve_n_jobs(n_jobs, current):
+    """Threads for ``n_jobs``: None: ``current``; -1: all CPUs; -2: all but one."""
+    if n_jobs is None:
+        return max(int(current), 1)
+    if n_jobs < 0:
+        return max((os.cpu_count() or 1) + 1 + int(n_jobs), 1)
+    return int(n_jobs)
+
+
+def _ladder(n):
+    """Thread counts to try: n, n/2, n/4, ..., 1."""
+    counts = [n]
+    while counts[-1] > 1:
+        counts.append(counts[-1] // 2)
+    return counts
+
+
+class Threads:
+    """OpenMP threads of the calling thread during one fit or transform.
+
+    A context manager. Inside it the calling thread uses ``n_jobs`` threads
+    (:func:`resolve_n_jobs`); on exit the previous count is restored. With
+    ``adapt=True`` (``n_jobs=None`` in fit, on the CPU), :meth:`step` is
+    called after every training step; it times windows of steps and moves
+    every count of the ladder ``n, n/2, ..., 1`` once, then uses the fastest
+    (fewer threads only when clearly faster), re-measuring a neighbouring
+    count now and then. Without an OpenMP runtime (a torch built on another thread
+    pool) it does nothing.
+    """
+
+    def __init__(self, n_jobs, *, cpu=True, adapt=False):
+        self.n_jobs = n_jobs
+        self.cpu = cpu
+        self.adapt = adapt
+        self.choices = []  # (step, threads) each time the count changed
+
+    def __enter__(self):
+        self._limiter = None
+        self._controllers = []
+        if not self.cpu:
+            self.adapt = False
+            return self
+        openmp = ThreadpoolController().select(user_api="openmp")
+        self._controllers = list(openmp.lib_controllers)
+        if not self._controllers:
+            self.adapt = False
+            return self
+        # torch sets up a thread's OpenMP count at its first parallel call
+        # there: make that happen now, or it would undo the limit below
+        current = torch.get_num_threads()
+        n = resolve_n_jobs(self.n_jobs, current)
+        # restores every controller's count on exit, whatever step() set
+        self._limiter = openmp.limit(limits=n)
+        self._limiter.__enter__()
+        self._rungs = _ladder(n)
+        self.adapt = self.adapt and len(self._rungs) > 1
+        self._rung = 0
+        self._best = 0
+        self._rate = {}  # rung -> seconds per step, last measured
+        self._windows = 0
+        self._steps = 0
+        self._window_start = None
+        self._window_steps = 0
+        self.choices.append((0, n))
+        return self
+
+    def __exit__(self, *exc):
+        if self._limiter is not None:
+            self._limiter.__exit__(*exc)
+            self._limiter = None
+        return False
+
+    @property
+    def n_threads(self):
+        """Threads in use now (None without OpenMP control)."""
+        if not self._controllers:
+            return None
+        return self._rungs[self._rung]
+
+    def step(self):
+        """Count one training step; maybe end a window and move on the ladder."""
+        if not self.adapt:
+            return
+        now = time.perf_counter()
+        self._steps += 1
+        if self._window_start is None:  # the first step warms up: not timed
+            self._window_start, self._window_steps = now, 0
+            return
+        self._window_steps += 1
+        elapsed = now - self._window_start
+        if elapsed < _WINDOW_S or self._window_steps < _WINDOW_STEPS:
+            return
+        self._rate[self._rung] = elapsed / self._window_steps
+        self._windows += 1
+        self._set(self._next_rung())
+        self._window_start, self._window_steps = time.perf_counter(), 0
+
+    def _faster(self, a, b):
+        """Whether rung ``a`` (more threads than ``b`` if a < b) beats ``b``."""
+        ra, rb = self._rate[a], self._rate[b]
+        if a < b:  # prefer more threads unless fewer win clearly
+            return ra <= rb * (1 + _MARGIN)
+        return ra < rb * (1 - _MARGIN)
+
+    def _settle(self):
+        measured = sorted(self._rate)
+        best = measured[0]
+        for r in measured[1:]:
+            if not self._faster(best, r):
+                best = r
+        self._best = best
+        return best
+
+    def _next_rung(self):
+        below = self._rung + 1
+        if below < len(self._rungs) and below not in self._rate:
+            return below  # first pass: measure every count of the ladder
+        best = self._settle()
+        if self._windows % _REPROBE_EVERY == 0:
+            # re-measure a neighbour of the best count
+            up, down = best - 1, best + 1
+            if (self._windows // _REPROBE_EVERY) % 2 and up >= 0:
+                return up
+            if down < len(self._rungs):
+                return down
+            if up >= 0:
+                return up
+        return best
+
+    def _set(self, rung):
+        if rung == self._rung:
+            return
+        self._rung = rung
+        n = self._rungs[rung]
+        for c in self._controllers:
+            c.set_num_threads(n)
+        self.choices.append((self._steps, n))
