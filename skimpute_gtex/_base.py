@@ -236,7 +236,10 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
                 f"{type(self).__name__} with covariates needs a dense array or a "
                 "DataFrame, not a sparse matrix."
             )
-        if not hasattr(X, "iloc"):
+        if not hasattr(X, "iloc") and not isinstance(X, np.ndarray):
+            # nested lists may mix numbers and strings: keep each value as is.
+            # An ndarray stays as it is: converting a float matrix to object
+            # dtype made a Python float of every entry (seconds per 10^7).
             X = np.asarray(X, dtype=object) if np.ndim(X) == 2 else X
         X = validate_data(self, X, reset=reset, skip_check_array=True)
         if np.ndim(X) != 2:
