@@ -34,9 +34,12 @@ _WINDOW_S = 0.25
 _WINDOW_STEPS = 4
 # Fewer threads are chosen only when faster by this fraction (noise margin).
 _MARGIN = 0.10
-# Once settled, one window in this many re-measures another thread count:
-# the load of a shared machine changes.
-_REPROBE_EVERY = 16
+# Once settled, another thread count is re-measured after this many windows
+# (the load of a shared machine changes); each re-measurement that does not
+# change the choice doubles the wait, up to _REPROBE_MAX windows, since a
+# probe of a bad count is expensive exactly when that count is bad.
+_REPROBE_FIRST = 16
+_REPROBE_MAX = 256
 
 
 def resolve_n_jobs(n_jobs, current):
@@ -65,8 +68,8 @@ class Threads:
     called after every training step; it times windows of steps and moves
     every count of the ladder ``n, n/2, ..., 1`` once, then uses the fastest
     (fewer threads only when clearly faster), re-measuring a neighbouring
-    count now and then. Without an OpenMP runtime (a torch built on another thread
-    pool) it does nothing.
+    count now and then, less and less often while the choice holds. Without
+    an OpenMP runtime (a torch built on another thread pool) it does nothing.
     """
 
     def __init__(self, n_jobs, *, cpu=True, adapt=False):
@@ -99,6 +102,10 @@ class Threads:
         self._best = 0
         self._rate = {}  # rung -> seconds per step, last measured
         self._windows = 0
+        self._next_probe = _REPROBE_FIRST
+        self._wait = _REPROBE_FIRST
+        self._probing = None  # the count being re-measured, if any
+        self._probes = 0
         self._steps = 0
         self._window_start = None
         self._window_steps = 0
@@ -156,16 +163,23 @@ class Threads:
         below = self._rung + 1
         if below < len(self._rungs) and below not in self._rate:
             return below  # first pass: measure every count of the ladder
+        previous = self._best
         best = self._settle()
-        if self._windows % _REPROBE_EVERY == 0:
-            # re-measure a neighbour of the best count
+        if self._probing is not None:  # a re-measurement just ended
+            self._probing = None
+            # the choice held: wait longer before the next one
+            self._wait = _REPROBE_FIRST if best != previous else min(
+                2 * self._wait, _REPROBE_MAX)
+            self._next_probe = self._windows + self._wait
+        elif self._windows >= self._next_probe:
+            # re-measure a neighbour of the best count, alternating sides
+            self._probes += 1
             up, down = best - 1, best + 1
-            if (self._windows // _REPROBE_EVERY) % 2 and up >= 0:
-                return up
-            if down < len(self._rungs):
-                return down
-            if up >= 0:
-                return up
+            order = (up, down) if self._probes % 2 else (down, up)
+            for rung in order:
+                if 0 <= rung < len(self._rungs):
+                    self._probing = rung
+                    return rung
         return best
 
     def _set(self, rung):
