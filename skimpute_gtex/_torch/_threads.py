@@ -34,6 +34,9 @@ _WINDOW_S = 0.25
 _WINDOW_STEPS = 4
 # Fewer threads are chosen only when faster by this fraction (noise margin).
 _MARGIN = 0.10
+# A window at a count other than the best one ends early once its steps take
+# this many times the best count's: a bad count is left after one step.
+_ABORT = 1.5
 # Once settled, another thread count is re-measured after this many windows
 # (the load of a shared machine changes); each re-measurement that does not
 # change the choice doubles the wait, up to _REPROBE_MAX windows, since a
@@ -99,7 +102,7 @@ class Threads:
         self._rungs = _ladder(n)
         self.adapt = self.adapt and len(self._rungs) > 1
         self._rung = 0
-        self._best = 0
+        self._best = None  # the fastest count measured so far
         self._rate = {}  # rung -> seconds per step, last measured
         self._windows = 0
         self._next_probe = _REPROBE_FIRST
@@ -110,6 +113,10 @@ class Threads:
         self._window_start = None
         self._window_steps = 0
         self.choices.append((0, n))
+        if self.adapt:
+            # the first pass climbs from one thread up: on a shared machine
+            # the slow counts are the many-thread ones, left after a step
+            self._set(len(self._rungs) - 1)
         return self
 
     def __exit__(self, *exc):
@@ -136,12 +143,18 @@ class Threads:
             return
         self._window_steps += 1
         elapsed = now - self._window_start
-        if elapsed < _WINDOW_S or self._window_steps < _WINDOW_STEPS:
+        rate = elapsed / self._window_steps
+        full = elapsed >= _WINDOW_S and self._window_steps >= _WINDOW_STEPS
+        if not full and not self._clearly_slower(rate):
             return
-        self._rate[self._rung] = elapsed / self._window_steps
+        self._rate[self._rung] = rate
         self._windows += 1
         self._set(self._next_rung())
         self._window_start, self._window_steps = time.perf_counter(), 0
+
+    def _clearly_slower(self, rate):
+        best = self._rate.get(self._best) if self._best is not None else None
+        return self._rung != self._best and best is not None and rate > _ABORT * best
 
     def _faster(self, a, b):
         """Whether rung ``a`` (more threads than ``b`` if a < b) beats ``b``."""
@@ -160,11 +173,11 @@ class Threads:
         return best
 
     def _next_rung(self):
-        below = self._rung + 1
-        if below < len(self._rungs) and below not in self._rate:
-            return below  # first pass: measure every count of the ladder
         previous = self._best
         best = self._settle()
+        above = self._rung - 1
+        if above >= 0 and above not in self._rate:
+            return above  # first pass: measure every count of the ladder
         if self._probing is not None:  # a re-measurement just ended
             self._probing = None
             # the choice held: wait longer before the next one
