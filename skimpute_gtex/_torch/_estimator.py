@@ -299,6 +299,8 @@ class _BaseTorchImputer(_BaseImputer):
                 val_data = _Data(genes, mask, mean, scale, validation, numeric,
                                  codes, device)
             val_seed = draw_seed(rng) if validation is not None else None
+            # calibration=True (_uncertainty.py): held-out entries per network
+            calibrator = self._calibrator(data, val_data, n_members, init_seed)
             log(self, self.verbose >= 2,
                 f"training {n_members} network(s) on {len(rows)} samples x "
                 f"{n_genes} genes, device={device}")
@@ -307,7 +309,8 @@ class _BaseTorchImputer(_BaseImputer):
                 if k:  # the first member's seeds were drawn above
                     init_seed, train_seed = draw_seed(rng), draw_seed(rng)
                 networks, history = self._train_member(
-                    shape, data, val_data, val_seed, init_seed, train_seed, device,
+                    shape, data if calibrator is None else calibrator.member_data(k),
+                    val_data, val_seed, init_seed, train_seed, device,
                     batch_size, epochs, progress, k, threads,
                 )
                 members.append(networks)
@@ -340,7 +343,15 @@ class _BaseTorchImputer(_BaseImputer):
             self.validation_scores_ = None
             self.best_validation_score_ = None
         self._thread_choices = threads.choices
+        self._set_calibration(calibrator, members)  # needs mean_ and scale_
         return validated
+
+    def _calibrator(self, data, val_data, n_members, seed):
+        """None, or what holds out entries for calibration (``_uncertainty``)."""
+        return None
+
+    def _set_calibration(self, calibrator, members):
+        """Set the calibration's fitted attributes from the trained members."""
 
     def _n_members(self, steps_per_epoch):
         """Networks to train: ``n_estimators``, or the "auto" rule.

@@ -1,0 +1,410 @@
+"""Conformal per-entry intervals and multiple imputation for the deep imputers.
+
+How the intervals are calibrated (``calibration=True``; docs/uncertainty.rst):
+
+1. During ``fit``, observed entries that the network predicting them never
+   saw, neither as input nor as training target, get an out-of-sample
+   residual (in standardized units, after clipping):
+
+   - without early stopping (every row trains; small studies), the observed
+     training entries are split at random into ``max(n_members, 8)`` folds
+     and network ``k`` of the ensemble trains without fold ``k``; its
+     residuals on fold ``k`` are out of fold (cross-fitting, the ensemble's
+     networks are the folds' models);
+   - with early stopping, the held-out validation rows, never trained on,
+     are predicted by the whole ensemble with part of their observed entries
+     hidden (training is unchanged).
+
+   The residuals are computed with a random part of each row's remaining
+   entries hidden too, so that they span many observed fractions ``r``.
+2. Scores are normalised: ``s = |residual| / (sigma_j * g(r))``, with
+   ``sigma_j`` the gene's mean absolute residual shrunk toward the global one
+   (``_SHRINK`` pseudo-entries; leave-one-out for the score itself) and
+   ``g`` a non-increasing function of the observed fraction of the row
+   (isotonic over bins of at least 1,000 residuals, constant beyond them).
+3. ``transform_interval`` returns ``prediction +/- q * sigma_j * g(r_i)``
+   (the prediction clipped as in ``transform``, the bounds not), with ``q`` the
+   ``ceil((n + 1) * coverage)``-th smallest of the ``n`` scores (split
+   conformal's finite-sample correction); ``sample_imputations`` adds
+   ``+/- s * sigma_j * g(r_i)`` with ``s`` drawn from the scores, so that the
+   central ``coverage`` range of the draws is the interval.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy import sparse as sp
+from sklearn.exceptions import NotFittedError
+from sklearn.isotonic import IsotonicRegression
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ..utils._compat import Interval, _get_output_config, validate_params
+from ._device import as_tensor, draw_seed, make_generator
+from ._estimator import _PREDICT_CHUNK, standardized_rows
+from ._threads import Threads
+
+_N_FOLDS = 8  # at least this many folds: a network misses 1/8 of the entries
+_SHRINK = 20.0  # prior weight (in entries) of the global scale, per gene
+_MAX_RESIDUALS = 200_000  # residuals used to fit the normalisation
+_MAX_SCORES = 50_000  # scores kept for the quantile and the draws
+_VALIDATION_REPEATS = 4  # pseudo-masks per validation row
+_KEEP_LOW = 0.3  # remaining entries visible with probability U(_KEEP_LOW, 1)
+_BIN_SIZE, _MAX_BINS = 1000, 20  # g(r): bins of the observed fraction
+
+
+class _HeldOut:
+    """Training data of one network of the ensemble: fold ``k`` is missing.
+
+    Only ``rows`` (what the step functions read) and ``x`` (shape, device)
+    are used by training; the held-out entries are removed from the mask of
+    every mini-batch, so they are neither input nor target.
+    """
+
+    def __init__(self, data, fold, k):
+        self.x = data.x
+        self._data, self._fold, self._k = data, fold, k
+
+    def rows(self, idx):
+        x, mask, numeric, codes = self._data.rows(idx)
+        return x, mask * (self._fold[idx] != self._k), numeric, codes
+
+
+class _Calibrator:
+    """Out-of-sample residuals of one fit; see the module docstring."""
+
+    def __init__(self, estimator, data, val_data, n_members, seed):
+        self.estimator = estimator
+        self.data, self.val_data = data, val_data
+        self.generator = make_generator(seed, "cpu")
+        self.fold = None
+        if val_data is None:
+            self.n_folds = max(n_members, _N_FOLDS)
+            fold = torch.randint(
+                self.n_folds, tuple(data.x.shape), generator=self.generator,
+                dtype=torch.uint8,
+            )
+            self.fold = fold.to(data.x.device)
+
+    def member_data(self, k):
+        if self.fold is None:
+            return self.data
+        return _HeldOut(self.data, self.fold, k)
+
+    def _uniform(self, n, low, high):
+        return low + (high - low) * torch.rand((n, 1), generator=self.generator)
+
+    def residuals(self, members):
+        """``(residuals, gene index, observed fraction)`` of the held-out entries."""
+        for networks in members:
+            for m in networks.values():
+                m.eval()
+        out = []
+        with torch.no_grad():
+            if self.fold is None:
+                data, repeats = self.val_data, _VALIDATION_REPEATS
+                expected = float(data.mask.sum()) * repeats * (1 - _KEEP_LOW) / 2
+                rate = min(1.0, _MAX_RESIDUALS / max(expected, 1.0))
+                for _ in range(repeats):
+                    out.extend(self._chunks(data, members, None, rate))
+            else:
+                n_folds = self.n_folds
+                expected = float(self.data.mask.sum()) * len(members) / n_folds
+                rate = min(1.0, _MAX_RESIDUALS / max(expected, 1.0))
+                for k, networks in enumerate(members):
+                    out.extend(self._chunks(self.data, [networks], k, rate))
+        if not out:
+            return None
+        res, gene, r = (np.concatenate(parts) for parts in zip(*out))
+        return res, gene, r
+
+    def _chunks(self, data, members, k, rate):
+        est = self.estimator
+        n_rows, n_genes = data.x.shape
+        g = self.generator
+        for start in range(0, n_rows, _PREDICT_CHUNK):
+            idx = torch.arange(start, min(start + _PREDICT_CHUNK, n_rows),
+                               device=data.x.device)
+            x, mask, numeric, codes = (t.cpu() for t in data.rows(idx))
+            n = x.shape[0]
+            if k is None:  # validation rows: hide part of the observed entries
+                keep = torch.rand(x.shape, generator=g) < self._uniform(
+                    n, _KEEP_LOW, 1.0)
+                visible = mask * keep
+                target = mask - visible
+            else:  # the fold this network never saw; half the rows hide more
+                target = mask * (self.fold[idx].cpu() == k)
+                p = torch.where(torch.rand((n, 1), generator=g) < 0.5,
+                                torch.ones((n, 1)), self._uniform(n, _KEEP_LOW, 1.0))
+                visible = (mask - target) * (torch.rand(x.shape, generator=g) < p)
+            if rate < 1.0:
+                target = target * (torch.rand(x.shape, generator=g) < rate)
+            pred = est._predict(members[0], x, visible, numeric, codes)
+            for networks in members[1:]:
+                pred = pred + est._predict(networks, x, visible, numeric, codes)
+            pred = (pred / len(members)).numpy().astype(np.float64)
+            pred = pred * est.scale_ + est.mean_
+            if est.clip:
+                pred = np.clip(pred, est._clip_low, est._clip_high)
+            truth = x.numpy().astype(np.float64) * est.scale_ + est.mean_
+            res = (truth - pred) / est.scale_
+            sel = target.numpy() > 0
+            rows_r = visible.sum(dim=1).numpy() / n_genes
+            i, j = np.nonzero(sel)
+            yield res[sel], j, rows_r[i]
+
+
+def _fit_normalisation(res, gene, r, n_genes):
+    """Per-gene scale, visibility knots and sorted conformal scores."""
+    a = np.abs(res)
+    glob = max(float(a.mean()), 1e-12)
+    total = np.bincount(gene, a, minlength=n_genes)
+    count = np.bincount(gene, minlength=n_genes)
+    sigma = (total + _SHRINK * glob) / (count + _SHRINK)
+    # leave-one-out: a score is not normalised by its own residual
+    sigma_loo = (total[gene] - a + _SHRINK * glob) / (count[gene] - 1 + _SHRINK)
+    # g(r): means over bins of at least _BIN_SIZE residuals (an isotonic fit
+    # of single residuals has tiny, noisy blocks at the ends of the range,
+    # where the rows of transform often sit), made non-increasing
+    order = np.argsort(r, kind="stable")
+    n_bins = int(np.clip(a.size // _BIN_SIZE, 1, _MAX_BINS))
+    bins = np.array_split(order, n_bins)
+    knots_r = np.array([r[b].mean() for b in bins])
+    means = np.array([(a[b] / sigma_loo[b]).mean() for b in bins])
+    iso = IsotonicRegression(increasing=False)
+    knots_g = iso.fit_transform(knots_r, means, sample_weight=[b.size for b in bins])
+    knots_g = np.maximum(knots_g, 1e-6)
+    scores = a / (sigma_loo * np.interp(r, knots_r, knots_g))
+    return sigma, knots_r, knots_g, scores
+
+
+class _UncertaintyMixin:
+    """``calibration``, ``transform_interval`` and ``sample_imputations``.
+
+    Mixed into :class:`PMIImputer` and :class:`GAINImputer` (left of
+    ``_BaseTorchImputer``); the base calls ``_calibrator`` and
+    ``_set_calibration`` during ``fit``.
+    """
+
+    _uncertainty_constraints: dict = {"calibration": ["boolean"]}
+
+    # ------------------------------------------------------------- fitting
+    def _calibrator(self, data, val_data, n_members, seed):
+        if not self.calibration:
+            return None
+        # a seed of its own, derived without drawing from the fit's stream
+        seed = draw_seed(np.random.RandomState(seed))
+        return _Calibrator(self, data, val_data, n_members, seed)
+
+    def _set_calibration(self, calibrator, members):
+        self.calibration_scores_ = None
+        self.interval_scale_ = None
+        if calibrator is None:
+            return
+        found = calibrator.residuals(members)
+        if found is None or found[0].size < 2:
+            warnings.warn(
+                f"{type(self).__name__}: too few held-out observed entries to "
+                "calibrate intervals; transform_interval and sample_imputations "
+                "are unavailable for this fit.",
+                UserWarning,
+            )
+            return
+        res, gene, r = found
+        sigma, knots_r, knots_g, scores = _fit_normalisation(
+            res, gene, r, self.n_genes_)
+        if scores.size > _MAX_SCORES:
+            keep = torch.randperm(scores.size, generator=calibrator.generator)
+            scores = scores[keep[:_MAX_SCORES].numpy()]
+        self.calibration_scores_ = np.sort(scores)
+        self.interval_scale_ = sigma * self.scale_
+        self._visibility_knots = (knots_r, knots_g)
+
+    # ---------------------------------------------------------- prediction
+    def _check_calibrated(self):
+        check_is_fitted(self)
+        if getattr(self, "calibration_scores_", None) is None:
+            raise NotFittedError(
+                f"This {type(self).__name__} was fitted without calibration: "
+                "refit with calibration=True to use transform_interval and "
+                "sample_imputations."
+            )
+
+    def _point_and_unit(self, X):
+        """X's parts, its mask, predictions and the unit half-width.
+
+        Predictions are in data units and clipped as in ``transform``; the
+        unit half-width of entry (i, j) is ``sigma_j * g(r_i)`` in data
+        units, ``r_i`` the observed fraction of row i.
+        """
+        genes, numeric, codes = self._validate_input(X, reset=False)
+        mask = ~np.isnan(genes)
+        if self.covariates is None and genes.shape[0] and not mask.any(axis=1).all():
+            bad = np.flatnonzero(~mask.any(axis=1))
+            raise ValueError(
+                f"{bad.size} sample(s) have no observed gene (first rows: "
+                f"{bad[:5].tolist()}); without covariates there is nothing to "
+                "impute them from."
+            )
+        pred = np.empty(genes.shape, dtype=np.float64)
+        networks = self._fitted_networks()
+        for m in networks.values():
+            m.eval()
+        with torch.no_grad(), Threads(self.n_jobs):
+            for sl, block in standardized_rows(genes, mask, self.mean_, self.scale_):
+                out = self._predict(
+                    networks, torch.from_numpy(block), as_tensor(mask[sl], "cpu"),
+                    as_tensor(numeric[sl], "cpu"),
+                    as_tensor(codes[sl], "cpu", dtype=torch.long),
+                )
+                pred[sl] = out.numpy() * self.scale_ + self.mean_
+        if self.clip:
+            pred = np.clip(pred, self._clip_low, self._clip_high)
+        r = mask.mean(axis=1) if genes.shape[1] else np.zeros(len(genes))
+        g = np.interp(r, *self._visibility_knots)
+        unit = g[:, None] * self.interval_scale_[None, :]
+        return genes, mask, pred, unit
+
+    def _output(self, X, genes, mask, values):
+        """``values`` in the missing entries, as ``transform`` would return them."""
+        out = genes.copy()
+        out[~mask] = values[~mask].astype(genes.dtype)
+        out = self._finish_output(X, genes, mask, out)
+        config = _get_output_config("transform", self)["dense"]
+        if config == "default" or sp.issparse(out):
+            return out
+        names = self.get_feature_names_out()
+        index = getattr(X, "index", None)
+        if config == "pandas":
+            import pandas as pd
+
+            if isinstance(out, pd.DataFrame):
+                out.columns = names
+                return out
+            return pd.DataFrame(out, columns=names, index=index)
+        import polars as pl
+
+        return pl.DataFrame(np.asarray(out), schema=list(names), orient="row")
+
+    @validate_params(
+        {
+            "X": ["array-like", "sparse matrix"],
+            "coverage": [Interval(Real, 0, 1, closed="neither")],
+        },
+        prefer_skip_nested_validation=True,
+    )
+    def transform_interval(self, X, coverage=0.9):
+        """Calibrated prediction intervals for the missing entries of X.
+
+        For a missing entry (i, j) the interval is ``transform(X)[i, j] +/- q
+        * interval_scale_[j] * g(r_i)``: ``g`` grows as the observed fraction
+        ``r_i`` of sample i shrinks (both learnt from held-out entries in
+        ``fit``) and ``q`` is the split-conformal quantile of the held-out
+        scores for ``coverage``. Where the missing entries are exchangeable
+        with the observed ones (missing completely at random, new samples
+        like the training ones), an interval contains the hidden true value
+        with probability about ``coverage``; under self-masking (MNAR) or a
+        shift of study it covers less. The bounds are not clipped to the
+        gene's observed range (with ``clip=True`` the imputation is): in a
+        small study a hidden value often lies outside it. Observed entries
+        are returned unchanged in both bounds. See :ref:`uncertainty`.
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Data with the same columns as in fit; ``missing_values`` marks
+            missing genes.
+        coverage : float in (0, 1), default=0.9
+            Nominal probability that an interval contains the true value.
+            When there are too few calibration scores for it (fewer than
+            ``1 / (1 - coverage) - 1``), the intervals are unbounded.
+
+        Returns
+        -------
+        lower : {ndarray, sparse matrix, DataFrame} of shape (n_samples, n_features_out)
+            Lower bounds, laid out and labelled like ``transform(X)`` (the
+            missing indicator and passed-through covariates included).
+        upper : {ndarray, sparse matrix, DataFrame} of shape (n_samples, n_features_out)
+            Upper bounds, laid out like ``lower``.
+        """
+        self._check_calibrated()
+        scores = self.calibration_scores_
+        rank = int(np.ceil((scores.size + 1) * coverage))
+        q = scores[rank - 1] if rank <= scores.size else np.inf
+        genes, mask, pred, unit = self._point_and_unit(X)
+        with np.errstate(invalid="ignore"):
+            half = q * unit
+            lower, upper = pred - half, pred + half
+        return (self._output(X, genes, mask, lower),
+                self._output(X, genes, mask, upper))
+
+    def _uncalibrated_draws(self, X, n_imputations, random_state):
+        self._check_calibrated()  # raises
+
+    @validate_params(
+        {
+            "X": ["array-like", "sparse matrix"],
+            "n_imputations": [Interval(Integral, 1, None, closed="left")],
+            "random_state": ["random_state"],
+        },
+        prefer_skip_nested_validation=True,
+    )
+    def sample_imputations(self, X, n_imputations=5, *, random_state=None):
+        """Draw several completed copies of X for multiple imputation.
+
+        Each missing entry of each copy is ``transform(X)[i, j] +/- s *
+        interval_scale_[j] * g(r_i)``, with ``s`` drawn from the conformal
+        scores of ``fit`` and a random sign, independently for every entry
+        and copy (not clipped, like the intervals). The central
+        ``coverage`` range of the draws of an entry is therefore
+        :meth:`transform_interval`'s interval. Observed entries are identical
+        in every copy. Analyse every copy and pool the results with Rubin's
+        rules (example :ref:`sphx_glr_auto_examples_plot_rubin_rules.py`).
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Data with the same columns as in fit.
+        n_imputations : int, default=5
+            Number of completed copies.
+        random_state : int, RandomState instance or None, default=None
+            Decides the draws (through a :class:`torch.Generator`); torch's and
+            NumPy's global states are untouched.
+
+        Returns
+        -------
+        X_imputations : ndarray of shape (n_imputations, n_samples, n_features_out)
+            The completed copies, each laid out like ``transform(X)``;
+            stacked (dense, also for sparse X), or, under
+            ``set_output(transform="pandas")`` (or ``"polars"``), a list of
+            ``n_imputations`` data frames instead.
+        """
+        check_is_fitted(self)
+        if getattr(self, "calibration_scores_", None) is None:
+            return self._uncalibrated_draws(X, n_imputations, random_state)
+        generator = make_generator(draw_seed(check_random_state(random_state)), "cpu")
+        scores = torch.from_numpy(self.calibration_scores_)
+        genes, mask, pred, unit = self._point_and_unit(X)
+        missing = ~mask
+        n_missing = int(missing.sum())
+        draws = []
+        for _ in range(n_imputations):
+            pick = torch.randint(scores.numel(), (n_missing,), generator=generator)
+            sign = torch.randint(2, (n_missing,), generator=generator) * 2 - 1
+            values = pred.copy()
+            values[missing] += (scores[pick] * sign).numpy() * unit[missing]
+            draws.append(self._output(X, genes, mask, values))
+        return _stack(draws)
+
+
+def _stack(draws):
+    """A stacked array of the copies, or the list of data frames as they are."""
+    if draws and hasattr(draws[0], "columns"):
+        return draws
+    return np.stack([d.toarray() if sp.issparse(d) else np.asarray(d) for d in draws])
