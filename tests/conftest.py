@@ -2,19 +2,29 @@
 
 import pytest
 import torch
+from sklearn.impute import KNNImputer
 
+from skimpute_gtex.cli import FAST_PARAMS
 from skimpute_gtex.datasets import make_gtex_like, simulate_missing
 
-# fast settings for the deep imputers in tests: tiny networks, few epochs
+# The fast settings of the deep imputers: the package's one home of them is
+# skimpute_gtex.cli.FAST_PARAMS (the CLI's --fast, the harness's --fast); tests
+# add one network, small batches, the CPU and a seed.
 FAST = dict(
-    hidden_layer_sizes=(16,),
-    max_iter=3,
+    FAST_PARAMS,
     n_estimators=1,
     batch_size=16,
-    early_stopping=False,
     device="cpu",
     random_state=0,
 )
+
+# fast constructor arguments per estimator (imbalanced-learn's INIT_PARAMS)
+INIT_PARAMS = {
+    "PMIImputer": FAST,
+    "GAINImputer": dict(FAST, adversarial_weight=1.0),
+    "MissForestImputer": dict(n_estimators=5, max_iter=2, random_state=0),
+    "CovariateImputer": dict(estimator=KNNImputer()),
+}
 
 
 @pytest.fixture(scope="module")

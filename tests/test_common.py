@@ -2,22 +2,11 @@
 
 import numpy as np
 import pytest
-from sklearn.impute import KNNImputer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skimpute_gtex.utils import all_estimators
 
-# fast constructor arguments per estimator (imbalanced-learn's INIT_PARAMS)
-INIT_PARAMS = {
-    "PMIImputer": dict(hidden_layer_sizes=(8,), max_iter=2, batch_size=8,
-                       n_estimators=1, early_stopping=False, device="cpu",
-                       random_state=0),
-    "GAINImputer": dict(hidden_layer_sizes=(8,), max_iter=2, batch_size=8,
-                        adversarial_weight=1.0, n_estimators=1,
-                        early_stopping=False, device="cpu", random_state=0),
-    "MissForestImputer": dict(n_estimators=5, max_iter=2, random_state=0),
-    "CovariateImputer": dict(estimator=KNNImputer()),
-}
+from .conftest import INIT_PARAMS
 
 # check name -> reason, per estimator; empty means every check must pass
 EXPECTED_FAILED_CHECKS = {}

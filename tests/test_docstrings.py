@@ -22,19 +22,12 @@ from sklearn.exceptions import ConvergenceWarning
 from skimpute_gtex.datasets import make_gtex_like, simulate_missing
 from skimpute_gtex.utils import all_estimators
 
+from .conftest import INIT_PARAMS
+
 try:
     from numpydoc.docscrape import ClassDoc, FunctionDoc
 except ImportError:  # pragma: no cover - numpydoc is in the docs extra
     ClassDoc = FunctionDoc = None
-
-# fast constructor arguments per estimator
-FAST_PARAMS = {
-    "PMIImputer": dict(hidden_layer_sizes=(8,), max_iter=2, early_stopping=False,
-                       device="cpu", random_state=0),
-    "GAINImputer": dict(hidden_layer_sizes=(8,), max_iter=2, early_stopping=False,
-                        device="cpu", random_state=0),
-    "MissForestImputer": dict(n_estimators=3, max_iter=2, random_state=0),
-}
 
 PUBLIC_FUNCTION_MODULES = [
     "skimpute_gtex.datasets",
@@ -115,7 +108,7 @@ def gtex_frame():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_fit_docstring_attributes(name, Estimator, gtex_frame):
     X, spec = gtex_frame
-    estimator = clone(Estimator(**FAST_PARAMS.get(name, {})))
+    estimator = clone(Estimator(**INIT_PARAMS.get(name, {})))
     # covariates given as DataFrame columns, so that ``categories_`` and
     # ``feature_names_in_`` are set too
     estimator.set_params(covariates=spec)

@@ -10,8 +10,8 @@ from hypothesis.extra.numpy import arrays
 from skimpute_gtex import GAINImputer, PMIImputer
 from skimpute_gtex.baselines import TissueMedianImputer
 
-FAST = dict(hidden_layer_sizes=(8,), max_iter=2, batch_size=8, n_estimators=1,
-            early_stopping=False, device="cpu", random_state=0)
+from ..conftest import FAST
+
 IMPUTERS = [
     lambda **kw: PMIImputer(**FAST, **kw),
     lambda **kw: GAINImputer(**FAST, adversarial_weight=1.0, **kw),
