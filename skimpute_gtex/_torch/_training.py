@@ -267,25 +267,11 @@ def train(
     average = (
         WeightAverage(modules, est.ema_decay) if est.ema_decay is not None else None
     )
-    best_score = -np.inf
-    best_state = None
-    no_improvement = 0
-    n_decays = 0
+    stopper = None if validation_score is None else _Stopper(est, modules, optimizers)
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        for m in modules.values():
-            m.train()
-        total = torch.zeros((), device=device)
-        count = 0
-        for idx in batches(n_rows, batch_size, generator):
-            total += step(idx) * idx.numel()
-            count += idx.numel()
-            history.n_steps += 1
-            if average is not None:
-                average.update()
-            if threads is not None:
-                threads.step()
-        loss = float(total) / count
+        loss = _epoch(est, modules, step, n_rows, batch_size, generator, device,
+                      history, average, threads)
         if not np.isfinite(loss):
             raise ValueError(
                 f"{type(est).__name__} diverged: the training loss became "
@@ -296,7 +282,7 @@ def train(
         history.n_iter = epoch + 1
         message = f"epoch {epoch + 1:4d}/{epochs}  loss {loss:.5f}"
         per_epoch = est.verbose >= 2
-        if validation_score is None:
+        if stopper is None:
             log(est, per_epoch, f"{message}  ({time.perf_counter() - t0:.2f}s)")
             if progress is not None:
                 progress.update(network, epoch + 1)
@@ -306,42 +292,29 @@ def train(
             m.eval()
         with torch.no_grad(), (average.applied() if average else nullcontext()):
             score = float(validation_score())
-            if score > best_score:
-                best_state = _cpu_state(modules)
+            stopper.record(score)
         history.validation_scores.append(score)
         message += f"  validation R2 {score:.4f}"
         log(est, per_epoch, f"{message}  ({time.perf_counter() - t0:.2f}s)")
         if progress is not None:
             progress.update(network, epoch + 1, score)
-
-        no_improvement = 0 if score > best_score + est.tol else no_improvement + 1
-        best_score = max(best_score, score)
-        if no_improvement < est.n_iter_no_change:
-            continue
-        if est.learning_rate == "adaptive" and n_decays < _MAX_DECAYS:
-            # plateau: go back to the best weights and take smaller steps
-            n_decays += 1
-            no_improvement = 0
-            for name, m in modules.items():
-                m.load_state_dict(best_state[name])
+        action = stopper.after(score)
+        if action == "decay":
             if average is not None:
                 average = WeightAverage(modules, est.ema_decay)
-            _decay_learning_rate(optimizers)
             log(est, per_epoch, "plateau: learning rate divided by 10")
-            continue
-        history.converged = True
-        if progress is not None:
-            progress.stop(epoch + 1)
-        log(est, per_epoch,
-            f"stopping: no improvement above tol={est.tol} for "
-            f"{est.n_iter_no_change} epochs")
-        break
+        elif action == "stop":
+            history.converged = True
+            if progress is not None:
+                progress.stop(epoch + 1)
+            log(est, per_epoch,
+                f"stopping: no improvement above tol={est.tol} for "
+                f"{est.n_iter_no_change} epochs")
+            break
 
-    if validation_score is not None:
-        history.best_validation_score = best_score
-        if best_state is not None:
-            for name, m in modules.items():
-                m.load_state_dict(best_state[name])
+    if stopper is not None:
+        history.best_validation_score = stopper.best_score
+        stopper.restore_best()
         if not history.converged and epochs == est.max_iter and epochs > 0:
             warnings.warn(
                 f"{type(est).__name__}: max_iter={est.max_iter} epochs reached "
@@ -353,3 +326,66 @@ def train(
     for m in modules.values():
         m.eval()
     return history
+
+
+def _epoch(est, modules, step, n_rows, batch_size, generator, device, history,
+           average, threads):
+    """One pass over the shuffled mini-batches; returns the mean loss per row."""
+    for m in modules.values():
+        m.train()
+    total_loss = torch.zeros((), device=device)
+    count = 0
+    for idx in batches(n_rows, batch_size, generator):
+        total_loss += step(idx) * idx.numel()
+        count += idx.numel()
+        history.n_steps += 1
+        if average is not None:
+            average.update()
+        if threads is not None:
+            threads.step()
+    return float(total_loss) / count
+
+
+class _Stopper:
+    """Early stopping on the validation score, with the adaptive learning rate.
+
+    Keeps the best score and (on the CPU) the weights that gave it. After
+    ``n_iter_no_change`` epochs without an improvement above ``tol``:
+    ``learning_rate="adaptive"`` goes back to the best weights and divides
+    the learning rate by 10, at most ``_MAX_DECAYS`` times; then training
+    stops.
+    """
+
+    def __init__(self, est, modules, optimizers):
+        self.est, self.modules, self.optimizers = est, modules, optimizers
+        self.best_score = -np.inf
+        self.best_state = None
+        self.no_improvement = 0
+        self.n_decays = 0
+
+    def record(self, score):
+        """Keep the weights (in eval mode, maybe averaged) if ``score`` is best."""
+        if score > self.best_score:
+            self.best_state = _cpu_state(self.modules)
+
+    def after(self, score):
+        """``"continue"``, ``"decay"`` (weights reset, rate lowered) or ``"stop"``."""
+        est = self.est
+        improved = score > self.best_score + est.tol
+        self.no_improvement = 0 if improved else self.no_improvement + 1
+        self.best_score = max(self.best_score, score)
+        if self.no_improvement < est.n_iter_no_change:
+            return "continue"
+        if est.learning_rate == "adaptive" and self.n_decays < _MAX_DECAYS:
+            # plateau: go back to the best weights and take smaller steps
+            self.n_decays += 1
+            self.no_improvement = 0
+            self.restore_best()
+            _decay_learning_rate(self.optimizers)
+            return "decay"
+        return "stop"
+
+    def restore_best(self):
+        if self.best_state is not None:
+            for name, m in self.modules.items():
+                m.load_state_dict(self.best_state[name])
