@@ -25,9 +25,10 @@ summed in float64), so the fitted model does not depend on the choice.
 
 import os
 import time
+from contextlib import contextmanager
 
 import torch
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 # A measurement window: at least this long and this many steps.
 _WINDOW_S = 0.25
@@ -203,3 +204,18 @@ class Threads:
         for c in self._controllers:
             c.set_num_threads(n)
         self.choices.append((self._steps, n))
+
+
+@contextmanager
+def limit_threads(limit):
+    """At most ``limit`` threads in OpenMP (torch) and BLAS for a block.
+
+    For a caller that owns the process, like the command line's ``--threads``:
+    threadpoolctl's limits, restored on exit. torch is imported and its
+    thread pool of the calling thread set up first, so that the limit reaches
+    it (a limit set before would miss a runtime not loaded yet, and torch's
+    set-up would undo it).
+    """
+    torch.get_num_threads()
+    with threadpool_limits(limits=limit):
+        yield

@@ -23,20 +23,20 @@ def _progress(verbose):
 
 @contextmanager
 def _threads(threads):
-    """``torch.set_num_threads(threads)`` for the command, restored afterwards."""
+    """At most ``threads`` CPU threads (OpenMP: torch; BLAS) for the command.
+
+    threadpoolctl's limits, restored afterwards. The deep imputers'
+    ``n_jobs=None`` starts from this count and may use fewer.
+    """
     if threads is None:
         yield
         return
     if threads < 1:
         raise CLIError("--threads must be >= 1.")
-    import torch
+    from .._torch._threads import limit_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with limit_threads(threads):
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------- commands
