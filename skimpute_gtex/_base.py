@@ -230,7 +230,10 @@ class _BaseImputer(TransformerMixin, BaseEstimator):
             n = genes.shape[0]
             genes = self._nan_coded(genes)
             return genes, np.zeros((n, 0)), np.zeros((n, 0), dtype=np.int64)
+        return self._validate_with_covariates(X, reset, ensure_all_finite)
 
+    def _validate_with_covariates(self, X, reset, ensure_all_finite):
+        """``_validate_input`` when ``covariates`` is set: resolve, split, encode."""
         if hasattr(X, "__sparse__") or hasattr(X, "tocsr"):
             raise TypeError(
                 f"{type(self).__name__} with covariates needs a dense array or a "
