@@ -37,6 +37,21 @@ def _worker(conn, estimator, dataset, run, with_donor, threads):
         conn.close()
 
 
+def start_method():
+    """``"fork"`` where possible (fast: nothing to pickle, nothing re-imported),
+    ``"spawn"`` once this process has initialised CUDA, which a forked child
+    cannot use (``--device cuda``: the machine report and the parent's first
+    CUDA call initialise it).
+    """
+    import multiprocessing as mp
+
+    import torch
+
+    if torch.cuda.is_initialized() or "fork" not in mp.get_all_start_methods():
+        return "spawn"
+    return "fork"
+
+
 def run_isolated(estimator, dataset, run, *, with_donor=False, time_budget=None,
                  threads=None):
     """Run :func:`~benchmarks.protocol.execute` in a forked process.
@@ -48,7 +63,7 @@ def run_isolated(estimator, dataset, run, *, with_donor=False, time_budget=None,
     import multiprocessing as mp
     import time
 
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    ctx = mp.get_context(start_method())
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_worker,
                        args=(child, estimator, dataset, run, with_donor, threads))

@@ -94,6 +94,24 @@ def test_run_records_and_budget(tiny):
     assert "> budget" in md and "| Tissue median |" in md
 
 
+def test_workers_spawn_once_cuda_is_initialised(tiny, monkeypatch):
+    # --device cuda initialises CUDA in the parent, which a forked worker
+    # cannot use: the runner spawns its workers then, and they still work
+    import torch
+
+    from benchmarks.protocol import prepare_run
+    from skimpute_gtex.baselines import TissueMedianImputer
+
+    assert runner.start_method() in {"fork", "spawn"}
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    assert runner.start_method() == "spawn"
+    run = prepare_run(tiny, "inplace", 0, 0.5)
+    est = TissueMedianImputer(covariates=tiny.covariate_spec)
+    status, result = runner.run_isolated(est, tiny, run, time_budget=120)
+    assert status == "ok", result
+    assert 0 < result["r2_mean"] <= 1
+
+
 def test_inductive_split_is_donor_disjoint(tiny):
     train, test = make_split(tiny, 0)
     assert not set(tiny.donors[train]) & set(tiny.donors[test])
