@@ -35,7 +35,7 @@ from .datasets import (
 )
 from .machine import machine_info
 from .protocol import SCENARIOS
-from .registry import FAST_PARAMS, METHODS, SLOW_METHODS
+from .registry import DEEP_METHODS, FAST_PARAMS, METHODS, SLOW_METHODS
 from .reports import (
     markdown_summary,
     merge_results,
@@ -95,6 +95,9 @@ def add_arguments(parser):
                         help="torch and BLAS threads per run (default: %(default)s)")
     parser.add_argument("--device", default="cpu",
                         help="device of the deep imputers (default: %(default)s)")
+    parser.add_argument("--precision", choices=["float32", "bfloat16", "auto"],
+                        default=None,
+                        help="precision of the deep imputers (default: theirs)")
     parser.add_argument("--allow-huge", action="store_true",
                         help="allow synthetic_gtex_scale (15,201 x 12,557)")
     parser.add_argument("--fast", action="store_true",
@@ -123,6 +126,7 @@ def _config(args, methods, datasets):
                 first_seed=args.first_seed,
                 slow_repeats=args.slow_repeats, missing_rate=args.missing_rate,
                 time_budget_s=args.time_budget, device=args.device,
+                precision=getattr(args, "precision", None),
                 fast=bool(args.fast), notes={d.name: d.notes for d in datasets})
 
 
@@ -163,6 +167,10 @@ def run_from_args(args, *, methods=None, params=None, out=None, err=None):
         return _merge(args, path, out, err)
     if params is None:
         params = FAST_PARAMS if args.fast else None
+    if getattr(args, "precision", None):
+        params = {name: dict((params or {}).get(name, {}), precision=args.precision)
+                  for name in DEEP_METHODS} | {
+                      k: v for k, v in (params or {}).items() if k not in DEEP_METHODS}
     if methods is None:
         methods = {m: METHODS[m] for m in args.methods}
 

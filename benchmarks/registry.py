@@ -181,6 +181,9 @@ SLOW_METHODS = {"MICE", "MissForest-10", "MissForest-100"}
 
 #: fast settings for tests and smoke runs (``--fast``); the deep imputers' are
 #: the package's own (``skimpute_gtex.cli.FAST_PARAMS``, the demo's ``--fast``)
+#: the deep imputers of the registry (their options: --device, --precision)
+DEEP_METHODS = ("PMI", "GAIN", "GAIN-MSE")
+
 FAST_PARAMS = {
     "PMI": dict(DEEP_FAST_PARAMS),
     "GAIN": dict(DEEP_FAST_PARAMS),
