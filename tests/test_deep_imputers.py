@@ -1,6 +1,7 @@
 """Behaviour of PMIImputer and GAINImputer beyond the common sklearn checks."""
 
 import pickle
+import re
 import warnings
 
 import joblib
@@ -257,9 +258,11 @@ def test_verbose_prints_progress(gtex_small, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "\r" not in "".join(lines)
     assert 10 <= len(lines) <= 13
-    assert "[PMIImputer] network 1/2  epoch 1/30" in lines[0]
+    # the two networks may train concurrently (two CPU threads): either may
+    # report first and last
+    assert re.search(r"\[PMIImputer\] network [12]/2  epoch 1/30", lines[0])
     assert all("elapsed, ~" in line and "left" in line for line in lines[:-1])
-    assert "network 2/2  epoch 30/30" in lines[-2]
+    assert re.search(r"network [12]/2  epoch 30/30", lines[-2])
     assert lines[-1].startswith("[PMIImputer] trained 2 network(s) on 200 "
                                 "samples x 30 genes (covariates: none), 60 epochs")
     PMIImputer(**{**FAST, "verbose": 2}).fit(X)

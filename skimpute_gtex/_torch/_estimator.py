@@ -15,7 +15,15 @@ from ..utils._constraints import PositiveIntegers, UnitRange
 from ._device import as_tensor, draw_seed, make_generator, resolve_device
 from ._networks import AveragedNetworks, build, set_generator
 from ._threads import Threads
-from ._training import Progress, log, n_batches, n_epochs, total, train
+from ._training import (
+    Progress,
+    log,
+    n_batches,
+    n_epochs,
+    total,
+    train,
+    train_members,
+)
 
 _PREDICT_CHUNK = 4096  # rows per forward pass in transform: bounded memory
 _MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
@@ -291,7 +299,6 @@ class _BaseTorchImputer(_BaseImputer):
         threads = Threads(self.n_jobs, cpu=device.type == "cpu",
                           adapt=self.n_jobs is None)
         shape = (n_genes, numeric.shape[1], vocab_sizes)
-        members, histories = [], []
         with threads:
             data = _Data(genes, mask, mean, scale, rows, numeric, codes, device)
             val_data = None
@@ -305,16 +312,25 @@ class _BaseTorchImputer(_BaseImputer):
                 f"training {n_members} network(s) on {len(rows)} samples x "
                 f"{n_genes} genes, device={device}")
             progress = Progress(self, n_members, epochs)
-            for k in range(n_members):
-                if k:  # the first member's seeds were drawn above
-                    init_seed, train_seed = draw_seed(rng), draw_seed(rng)
-                networks, history = self._train_member(
+            # every network's seeds before any trains: the networks may train
+            # concurrently (train_members), in any order
+            seeds = [(init_seed, train_seed)] + [
+                (draw_seed(rng), draw_seed(rng)) for _ in range(n_members - 1)
+            ]
+
+            def train_one(k, member_threads):
+                return self._train_member(
                     shape, data if calibrator is None else calibrator.member_data(k),
-                    val_data, val_seed, init_seed, train_seed, device,
-                    batch_size, epochs, progress, k, threads,
+                    val_data, val_seed, *seeds[k], device,
+                    batch_size, epochs, progress, k, member_threads or threads,
                 )
-                members.append(networks)
-                histories.append(history)
+
+            cpu_threads = (threads.limit or torch.get_num_threads()
+                           if device.type == "cpu" else 1)
+            trained = train_members(train_one, n_members, cpu_threads,
+                                    adapt=self.n_jobs is None)
+            members = [networks for networks, _ in trained]
+            histories = [history for _, history in trained]
             covs = ", ".join(name for name, _, _ in self._covariates_resolved)
             progress.close(
                 f"trained {n_members} network(s) on {len(rows)} samples x "

@@ -46,6 +46,10 @@ _REPROBE_FIRST = 16
 _REPROBE_MAX = 256
 
 
+class Stopped(Exception):
+    """Raised in a network's training thread when its ensemble was stopped."""
+
+
 def resolve_n_jobs(n_jobs, current):
     """Threads for ``n_jobs``: None: ``current``; -1: all CPUs; -2: all but one."""
     if n_jobs is None:
@@ -76,15 +80,17 @@ class Threads:
     an OpenMP runtime (a torch built on another thread pool) it does nothing.
     """
 
-    def __init__(self, n_jobs, *, cpu=True, adapt=False):
+    def __init__(self, n_jobs, *, cpu=True, adapt=False, stop=None):
         self.n_jobs = n_jobs
         self.cpu = cpu
         self.adapt = adapt
+        self.stop = stop  # a threading.Event: when set, step() raises Stopped
         self.choices = []  # (step, threads) each time the count changed
 
     def __enter__(self):
         self._limiter = None
         self._controllers = []
+        self.limit = None  # the thread count this call may use, if controlled
         if not self.cpu:
             self.adapt = False
             return self
@@ -97,6 +103,7 @@ class Threads:
         # there: make that happen now, or it would undo the limit below
         current = torch.get_num_threads()
         n = resolve_n_jobs(self.n_jobs, current)
+        self.limit = n
         # restores every controller's count on exit, whatever step() set
         self._limiter = openmp.limit(limits=n)
         self._limiter.__enter__()
@@ -135,6 +142,8 @@ class Threads:
 
     def step(self):
         """Count one training step; maybe end a window and move on the ladder."""
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped("another network of the ensemble failed")
         if not self.adapt:
             return
         now = time.perf_counter()

@@ -10,8 +10,10 @@ best ones on the CPU. Stopping is ordinary control flow; a
 
 import math
 import sys
+import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
@@ -67,11 +69,15 @@ class Progress:
         self.stream = sys.stdout
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.next_plain = 0.0
+        self._lock = threading.Lock()  # networks may train in threads
 
     def update(self, network, epoch, score=None):
         """After ``epoch`` (1-based) of ``network`` (0-based)."""
-        if not self.active:
-            return
+        if self.active:
+            with self._lock:
+                self._update(network, epoch, score)
+
+    def _update(self, network, epoch, score):
         self.done += 1  # epochs finished, all networks together
         elapsed = time.perf_counter() - self.start
         left = elapsed / self.done * (self.total - self.done)
@@ -90,7 +96,8 @@ class Progress:
     def stop(self, epoch):
         """A network stopped early, after ``epoch``: its other epochs are not run."""
         if self.active:
-            self.total -= self.n_epochs - epoch
+            with self._lock:
+                self.total -= self.n_epochs - epoch
 
     def close(self, summary):
         if not self.active:
@@ -389,3 +396,47 @@ class _Stopper:
         if self.best_state is not None:
             for name, m in self.modules.items():
                 m.load_state_dict(self.best_state[name])
+
+
+def train_members(train_one, n_members, n_threads, adapt=False):
+    """``[train_one(k, threads) for k in range(n_members)]``, maybe in threads.
+
+    With ``n_members > 1`` and ``n_threads > 1`` CPU threads to use, the
+    networks of an ensemble train concurrently in ``min(n_members,
+    n_threads)`` Python threads, which share the CPU threads between them
+    (:class:`~._threads.Threads`, adaptive within each if ``adapt``).
+    Independent networks need no synchronisation: on two cores two of them
+    train in about the time of one, where two threads on one network's small
+    products gain far less, and beside a busy process no thread spin-waits
+    for another. torch releases the GIL in its kernels. Each network draws
+    from its own generators, seeded before any starts, and no result depends
+    on the thread count, so the networks are the same as trained one after
+    the other. If one raises (or the caller is interrupted), the others stop
+    at their next step and the first error propagates.
+
+    ``train_one(k, threads)`` trains network ``k``; ``threads`` is the
+    :class:`~._threads.Threads` of its thread, to be told about every step,
+    or None when called serially (the caller's own ``Threads`` applies).
+    """
+    n_workers = min(n_members, n_threads)
+    if n_workers <= 1:
+        return [train_one(k, None) for k in range(n_members)]
+    from ._threads import Threads
+
+    stop = threading.Event()
+    per_worker = n_threads // n_workers
+
+    def job(k):
+        with Threads(per_worker, adapt=adapt, stop=stop) as threads:
+            return train_one(k, threads)
+
+    pool = ThreadPoolExecutor(max_workers=n_workers,
+                              thread_name_prefix="skimpute_gtex-network")
+    try:
+        futures = [pool.submit(job, k) for k in range(n_members)]
+        return [f.result() for f in futures]
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
