@@ -570,3 +570,31 @@ def test_threads_settle_on_the_fastest_count(monkeypatch, fast_threads):
     assert {n for _, n in threads.choices} <= {4, 2, 1}
     # most steps at the fast count; the others are the probes
     assert steps_at[fast_threads] > 0.8 * 2000
+
+
+def test_concurrent_networks_stop_when_one_fails():
+    # train_members: networks in threads; the first error propagates and the
+    # other networks stop at their next step instead of training to the end
+    import time as _time
+
+    from skimpute_gtex._torch._threads import Stopped
+    from skimpute_gtex._torch._training import train_members
+
+    steps = {}
+
+    def train_one(k, threads):
+        for i in range(2000):
+            steps[k] = i
+            if k == 1 and i == 5:
+                raise ValueError("network 1 diverged")
+            threads.step()
+            _time.sleep(0.001)
+        return k
+
+    with pytest.raises(ValueError, match="network 1 diverged"):
+        train_members(train_one, 2, n_threads=2)
+    assert steps[0] < 1999  # stopped early
+    # serially (one thread), no Threads object is given and nothing stops
+    assert train_members(lambda k, threads: (k, threads), 3, n_threads=1) == [
+        (0, None), (1, None), (2, None)]
+    assert issubclass(Stopped, Exception)

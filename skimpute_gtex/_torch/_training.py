@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
@@ -434,6 +434,12 @@ def train_members(train_one, n_members, n_threads, adapt=False):
                               thread_name_prefix="skimpute_gtex-network")
     try:
         futures = [pool.submit(job, k) for k in range(n_members)]
+        # the first failure, not the first network's end, is waited for
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in futures if f in done and f.exception()), None)
+        if failed is not None:
+            stop.set()
+            failed.result()  # raises its exception
         return [f.result() for f in futures]
     except BaseException:
         stop.set()
