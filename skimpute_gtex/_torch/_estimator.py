@@ -254,6 +254,35 @@ class _BaseTorchImputer(_BaseImputer):
         mask = self._fit_gene_statistics(genes)
         if not mask.any():
             raise ValueError("X has no observed gene value: nothing to learn from.")
+        mean, scale = self._fit_standardization(genes, mask)
+
+        # the order of the draws from rng is part of what random_state decides
+        rng = check_random_state(self.random_state)
+        first_seeds = draw_seed(rng), draw_seed(rng)
+        device = resolve_device(self.device)
+        rows, validation = self._validation_split(rng, n_samples)
+        # the regime; the "auto" dropout and pseudo-mask range follow it
+        self._early_stopped = validation is not None
+        threads = Threads(self.n_jobs, cpu=device.type == "cpu",
+                          adapt=self.n_jobs is None)
+        with threads:
+            data = _Data(genes, mask, mean, scale, rows, numeric, codes, device)
+            val_data = None
+            if validation is not None:
+                val_data = _Data(genes, mask, mean, scale, validation, numeric,
+                                 codes, device)
+            members, histories, calibrator = self._train_networks(
+                data, val_data, rng, first_seeds, device, threads)
+        # success: only now does the estimator get its fitted state
+        self._set_networks(members)
+        self.mean_, self.scale_ = mean, scale
+        self._set_history(histories)
+        self._thread_choices = threads.choices
+        self._set_calibration(calibrator, members)  # needs mean_ and scale_
+        return validated
+
+    def _fit_standardization(self, genes, mask):
+        """Per-gene mean and scale of the observed entries; the clip bounds."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(genes, axis=0)
@@ -264,88 +293,85 @@ class _BaseTorchImputer(_BaseImputer):
             np.where(mask, genes, np.inf), axis=0), -np.inf)
         self._clip_high = np.where(self._valid_mask, np.nanmax(
             np.where(mask, genes, -np.inf), axis=0), np.inf)
+        return mean, scale
 
-        rng = check_random_state(self.random_state)
-        init_seed, train_seed = draw_seed(rng), draw_seed(rng)
-        device = resolve_device(self.device)
+    def _validation_split(self, rng, n_samples):
+        """``(training rows, validation rows or None)`` for early stopping."""
         rows = np.arange(n_samples)
-        validation = None
-        if self._wants_early_stopping(n_samples):
-            n_val = int(round(self.validation_fraction * n_samples))
-            if n_val < 2 or n_samples - n_val < 2:
-                warnings.warn(
-                    f"{type(self).__name__}: early_stopping needs at least 2 "
-                    f"validation and 2 training rows; validation_fraction="
-                    f"{self.validation_fraction} of n_samples={n_samples} gives "
-                    f"{n_val}. Training without early stopping for the whole "
-                    "budget (max_iter epochs, max_steps steps) instead.",
-                    UserWarning,
-                )
-            else:
-                perm = rng.permutation(n_samples)
-                validation, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        # the regime; the "auto" dropout and pseudo-mask range follow it
-        self._early_stopped = validation is not None
-        vocab_sizes = [len(c) for c in self.categories_] if codes.shape[1] else []
+        if not self._wants_early_stopping(n_samples):
+            return rows, None
+        n_val = int(round(self.validation_fraction * n_samples))
+        if n_val < 2 or n_samples - n_val < 2:
+            warnings.warn(
+                f"{type(self).__name__}: early_stopping needs at least 2 "
+                f"validation and 2 training rows; validation_fraction="
+                f"{self.validation_fraction} of n_samples={n_samples} gives "
+                f"{n_val}. Training without early stopping for the whole "
+                "budget (max_iter epochs, max_steps steps) instead.",
+                UserWarning,
+            )
+            return rows, None
+        perm = rng.permutation(n_samples)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
+    def _train_networks(self, data, val_data, rng, first_seeds, device, threads):
+        """Train the ensemble; returns ``(members, histories, calibrator)``."""
+        n_rows, n_genes = data.x.shape
+        vocab_sizes = [len(c) for c in self.categories_] if data.codes.shape[1] else []
+        shape = (n_genes, data.numeric.shape[1], vocab_sizes)
         # one network's schedule: the step budget applies without early stopping
-        batch_size = min(self._batch_size(len(rows)), len(rows))
-        steps_per_epoch = n_batches(len(rows), batch_size)
+        batch_size = min(self._batch_size(n_rows), n_rows)
+        steps_per_epoch = n_batches(n_rows, batch_size)
         epochs = n_epochs(
-            self.max_iter, None if validation is not None else self.max_steps,
+            self.max_iter, None if val_data is not None else self.max_steps,
             steps_per_epoch,
         )
         n_members = self._n_members(steps_per_epoch)
-        threads = Threads(self.n_jobs, cpu=device.type == "cpu",
-                          adapt=self.n_jobs is None)
-        shape = (n_genes, numeric.shape[1], vocab_sizes)
-        with threads:
-            data = _Data(genes, mask, mean, scale, rows, numeric, codes, device)
-            val_data = None
-            if validation is not None:
-                val_data = _Data(genes, mask, mean, scale, validation, numeric,
-                                 codes, device)
-            val_seed = draw_seed(rng) if validation is not None else None
-            # calibration=True (_uncertainty.py): held-out entries per network
-            calibrator = self._calibrator(data, val_data, n_members, init_seed)
-            log(self, self.verbose >= 2,
-                f"training {n_members} network(s) on {len(rows)} samples x "
-                f"{n_genes} genes, device={device}")
-            progress = Progress(self, n_members, epochs)
-            # every network's seeds before any trains: the networks may train
-            # concurrently (train_members), in any order
-            seeds = [(init_seed, train_seed)] + [
-                (draw_seed(rng), draw_seed(rng)) for _ in range(n_members - 1)
-            ]
+        val_seed = draw_seed(rng) if val_data is not None else None
+        # calibration=True (_uncertainty.py): held-out entries per network
+        calibrator = self._calibrator(data, val_data, n_members, first_seeds[0])
+        log(self, self.verbose >= 2,
+            f"training {n_members} network(s) on {n_rows} samples x "
+            f"{n_genes} genes, device={device}")
+        progress = Progress(self, n_members, epochs)
+        # every network's seeds before any trains: the networks may train
+        # concurrently (train_members), in any order
+        seeds = [first_seeds] + [
+            (draw_seed(rng), draw_seed(rng)) for _ in range(n_members - 1)
+        ]
 
-            def train_one(k, member_threads):
-                return self._train_member(
-                    shape, data if calibrator is None else calibrator.member_data(k),
-                    val_data, val_seed, *seeds[k], device,
-                    batch_size, epochs, progress, k, member_threads or threads,
-                )
-
-            cpu_threads = (threads.limit or torch.get_num_threads()
-                           if device.type == "cpu" else 1)
-            trained = train_members(train_one, n_members, cpu_threads,
-                                    adapt=self.n_jobs is None)
-            members = [networks for networks, _ in trained]
-            histories = [history for _, history in trained]
-            covs = ", ".join(name for name, _, _ in self._covariates_resolved)
-            progress.close(
-                f"trained {n_members} network(s) on {len(rows)} samples x "
-                f"{n_genes} genes (covariates: {covs or 'none'}), "
-                f"{sum(h.n_iter for h in histories)} epochs"
+        def train_one(k, member_threads):
+            return self._train_member(
+                shape, data if calibrator is None else calibrator.member_data(k),
+                val_data, val_seed, *seeds[k], device,
+                batch_size, epochs, progress, k, member_threads or threads,
             )
-        # success: only now does the estimator get its fitted state
+
+        cpu_threads = (threads.limit or torch.get_num_threads()
+                       if device.type == "cpu" else 1)
+        trained = train_members(train_one, n_members, cpu_threads,
+                                adapt=self.n_jobs is None)
+        members = [networks for networks, _ in trained]
+        histories = [history for _, history in trained]
+        covs = ", ".join(name for name, _, _ in self._covariates_resolved)
+        progress.close(
+            f"trained {n_members} network(s) on {n_rows} samples x "
+            f"{n_genes} genes (covariates: {covs or 'none'}), "
+            f"{sum(h.n_iter for h in histories)} epochs"
+        )
+        return members, histories, calibrator
+
+    def _set_networks(self, members):
+        """One fitted attribute per network name: a network or their average."""
         for name in self._network_names:
             nets = [m[name] for m in members if m.get(name) is not None]
             value = None
             if nets:
                 value = nets[0] if len(nets) == 1 else AveragedNetworks(nets)
             setattr(self, name, value)
-        self.mean_, self.scale_ = mean, scale
-        self.n_estimators_ = n_members
+        self.n_estimators_ = len(members)
+
+    def _set_history(self, histories):
         history = histories[0]
         self.n_iter_ = history.n_iter
         self.n_steps_ = sum(h.n_steps for h in histories)
@@ -358,9 +384,6 @@ class _BaseTorchImputer(_BaseImputer):
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self._thread_choices = threads.choices
-        self._set_calibration(calibrator, members)  # needs mean_ and scale_
-        return validated
 
     def _calibrator(self, data, val_data, n_members, seed):
         """None, or what holds out entries for calibration (``_uncertainty``)."""
