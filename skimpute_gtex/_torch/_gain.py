@@ -474,6 +474,8 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
 
         return step, [o for o in (opt_g, opt_d) if o is not None]
 
+    _noise_draws = True
+
     def _uncalibrated_draws(self, X, n_imputations, random_state):
         """``sample_imputations`` without calibration: the generator's noise.
 

@@ -39,6 +39,7 @@ from scipy import sparse as sp
 from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._compat import Interval, _get_output_config, validate_params
@@ -180,6 +181,21 @@ def _fit_normalisation(res, gene, r, n_genes):
     return sigma, knots_r, knots_g, scores
 
 
+def _calibrated(self):
+    """``available_if`` check: the method needs ``calibration=True``."""
+    if not self.calibration:
+        raise AttributeError(
+            f"{type(self).__name__} was created with calibration=False; set "
+            "calibration=True before fit to use transform_interval"
+            + ("" if self._noise_draws else " and sample_imputations") + "."
+        )
+    return True
+
+
+def _can_sample(self):
+    return self._noise_draws or _calibrated(self)
+
+
 class _UncertaintyMixin:
     """``calibration``, ``transform_interval`` and ``sample_imputations``.
 
@@ -189,6 +205,8 @@ class _UncertaintyMixin:
     """
 
     _uncertainty_constraints: dict = {"calibration": ["boolean"]}
+    # whether sample_imputations has a fallback without calibration (GAIN)
+    _noise_draws = False
 
     # ------------------------------------------------------------- fitting
     def _calibrator(self, data, val_data, n_members, seed):
@@ -288,6 +306,7 @@ class _UncertaintyMixin:
 
         return pl.DataFrame(np.asarray(out), schema=list(names), orient="row")
 
+    @available_if(_calibrated)
     @validate_params(
         {
             "X": ["array-like", "sparse matrix"],
@@ -345,6 +364,7 @@ class _UncertaintyMixin:
     def _uncalibrated_draws(self, X, n_imputations, random_state):
         self._check_calibrated()  # raises
 
+    @available_if(_can_sample)
     @validate_params(
         {
             "X": ["array-like", "sparse matrix"],
@@ -364,6 +384,8 @@ class _UncertaintyMixin:
         :meth:`transform_interval`'s interval. Observed entries are identical
         in every copy. Analyse every copy and pool the results with Rubin's
         rules (example :ref:`sphx_glr_auto_examples_plot_rubin_rules.py`).
+        Available only with ``calibration=True``, except for
+        :class:`GAINImputer`, which then draws its generator's noise.
 
         .. versionadded:: 0.1.0
 
