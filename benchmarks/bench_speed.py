@@ -37,10 +37,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks._internals import hidden_sizes, input_width  # noqa: E402
 from benchmarks.speed import pmi_flops_per_sample_epoch  # noqa: E402
 from skimpute_gtex import PMIImputer  # noqa: E402
-from skimpute_gtex._torch import _training  # noqa: E402
 from skimpute_gtex.baselines import CovariateImputer  # noqa: E402
 from skimpute_gtex.datasets import make_gtex_like, simulate_missing  # noqa: E402
 from skimpute_gtex.metrics import masked_r2_score  # noqa: E402
+from skimpute_gtex.utils import _progress  # noqa: E402
 
 
 def matmul_peak(dtype, n=2048, repeats=5):
@@ -75,18 +75,18 @@ class _Timeline:
         self.events = []
 
     def __enter__(self):
-        self._update = _training.Progress.update
+        self._update = _progress.Progress.update
         timeline = self
 
         def update(progress, network, epoch, score=None):
             timeline.events.append((time.perf_counter(), network, epoch, score))
             return timeline._update(progress, network, epoch, score)
 
-        _training.Progress.update = update
+        _progress.Progress.update = update
         return self
 
     def __exit__(self, *exc):
-        _training.Progress.update = self._update
+        _progress.Progress.update = self._update
         return False
 
 

@@ -12,12 +12,11 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import _BaseImputer
 from ..utils._compat import Interval, StrOptions, _fit_context
 from ..utils._constraints import PositiveIntegers, UnitRange
+from ..utils._progress import Progress, log
 from ._device import as_tensor, draw_seed, make_generator, resolve_device
 from ._networks import AveragedNetworks, build, set_generator
 from ._threads import Threads
 from ._training import (
-    Progress,
-    log,
     n_batches,
     n_epochs,
     total,

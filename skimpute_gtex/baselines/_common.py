@@ -89,9 +89,3 @@ def group_medians(genes, group_codes, n_groups):
                     med = np.nanmedian(genes[rows], axis=0)
                     medians[k] = np.where(np.isnan(med), global_median, med)
     return global_median, medians
-
-
-def log(estimator, message):
-    """Print ``message`` with the estimator's name when ``verbose`` is set."""
-    if estimator.verbose:
-        print(f"[{type(estimator).__name__}] {message}", flush=True)

@@ -11,7 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import _BaseImputer
 from ..utils._compat import Interval, _fit_context
-from ._common import log, one_hot
+from ..utils._progress import log
+from ._common import one_hot
 
 _FOREST = RandomForestRegressor._parameter_constraints
 _MAX_SEED = np.iinfo(np.int32).max
@@ -333,11 +334,12 @@ class MissForestImputer(_BaseImputer):
                 scale = float(np.sum(current[missing] ** 2))
                 diff = float(np.sum(change**2)) / scale if scale > 0 else 0.0
                 differences.append(diff)
-                log(self, f"sweep {it}: normalized change {diff:.6g}")
+                log(self, self.verbose, f"sweep {it}: normalized change {diff:.6g}")
                 if it > 1 and diff > differences[-2]:
                     current, forests = old, previous
                     n_iter = it - 1
-                    log(self, f"change increased: returning sweep {n_iter}")
+                    log(self, self.verbose,
+                        f"change increased: returning sweep {n_iter}")
                     break
                 previous = forests
             else:
