@@ -717,3 +717,46 @@ def test_layer_needs_h5ad_and_h5ad_needs_anndata(files, capsys, monkeypatch):
         (tmp / "x.h5ad").write_bytes(b"")
         assert main([*argv, *FAST]) == 2
         assert 'pip install "skimpute-gtex[anndata]"' in capsys.readouterr().err
+
+
+def test_impute_interval_writes_calibrated_bounds(files, tmp_path, capsys):
+    tmp, matrix = files
+    out = tmp_path / "imputed.csv"
+    assert main(["impute", str(tmp / "expr.csv"), "--covariates",
+                 str(tmp / "cov.tsv"), "--categorical", "tissue", "sex",
+                 "--interval", "0.9", "-o", str(out), *FAST]) == 0
+    assert "90% interval bounds" in capsys.readouterr().err
+    imputed = read_csv(out, index_col=0)
+    lower = read_csv(tmp_path / "imputed.lower.csv", index_col=0)
+    upper = read_csv(tmp_path / "imputed.upper.csv", index_col=0)
+    for bound in (lower, upper):
+        assert bound.shape == imputed.shape
+        assert list(bound.columns) == list(imputed.columns)
+        assert list(bound.index) == list(imputed.index)
+    observed = matrix.notna().to_numpy()
+    for bound in (lower, upper, imputed):
+        assert np.array_equal(bound.to_numpy()[observed],
+                              matrix.to_numpy()[observed])
+    lo, mid, hi = (f.to_numpy()[~observed] for f in (lower, imputed, upper))
+    assert np.all(lo <= mid) and np.all(mid <= hi) and np.all(lo < hi)
+
+
+def test_impute_interval_with_a_saved_model(files, tmp_path, capsys):
+    tmp, _ = files
+    calibrated, plain = tmp_path / "cal.joblib", tmp_path / "plain.joblib"
+    assert main(["fit", str(tmp / "complete.csv"), "--calibration",
+                 "-o", str(calibrated), *FAST]) == 0
+    assert main(["fit", str(tmp / "complete.csv"), "-o", str(plain), *FAST]) == 0
+    out = tmp_path / "new.csv"
+    assert main(["impute", str(tmp / "expr.csv"), "--model-file", str(calibrated),
+                 "--interval", "0.8", "-o", str(out)]) == 0
+    assert (tmp_path / "new.lower.csv").exists()
+    assert (tmp_path / "new.upper.csv").exists()
+    capsys.readouterr()
+    assert main(["impute", str(tmp / "expr.csv"), "--model-file", str(plain),
+                 "--interval", "0.8", "-o", str(tmp_path / "x.csv")]) == 2
+    assert "fitted without calibration" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+    assert main(["impute", str(tmp / "expr.csv"), "--interval", "1.5",
+                 "-o", str(tmp_path / "y.csv"), *FAST]) == 2
+    assert "--interval must be in (0, 1)" in capsys.readouterr().err

@@ -47,6 +47,7 @@ _TRAINING_OPTIONS = (("model", "--model", "pmi"), ("max_iter", "--max-iter", 300
                      ("batch_size", "--batch-size", None),
                      ("device", "--device", "auto"),
                      ("random_state", "--random-state", 0),
+                     ("calibration", "--calibration", False),
                      ("categorical", "--categorical", None),
                      ("numerical", "--numerical", None))
 
@@ -64,7 +65,10 @@ def _make_model(args, spec):
     cls = PMIImputer if _option(args, "model") == "pmi" else GAINImputer
     params = dict(covariates=spec, max_iter=_option(args, "max_iter"),
                   device=_option(args, "device"),
-                  random_state=_option(args, "random_state"), verbose=args.verbose)
+                  random_state=_option(args, "random_state"), verbose=args.verbose,
+                  # impute --interval needs the calibration of the fit
+                  calibration=bool(_option(args, "calibration")
+                                   or getattr(args, "interval", None) is not None))
     if args.hidden_layer_sizes:
         params["hidden_layer_sizes"] = tuple(args.hidden_layer_sizes)
     if args.batch_size:
@@ -154,36 +158,66 @@ def _impute_with_model(args):
             )
         matrix = matrix[genes]
     X = matrix if cov is None else _join(matrix, cov)
+    if args.interval is not None and not getattr(model, "calibration", False):
+        raise CLIError(
+            f"--interval: {args.model_file} was fitted without calibration; "
+            "fit it with 'skimpute-gtex fit --calibration' to get intervals.")
     if args.verbose:
         model.set_params(verbose=args.verbose)
     with _progress(args.verbose):
-        return model, matrix, cov, model.transform(X)
+        return model, matrix, cov, X, model.transform(X)
+
+
+def interval_paths(output):
+    """Where ``impute --interval`` writes the bounds: beside ``output``.
+
+    ``imputed.csv`` -> ``imputed.lower.csv`` and ``imputed.upper.csv``.
+    """
+    root, ext = os.path.splitext(output)
+    return f"{root}.lower{ext}", f"{root}.upper{ext}"
+
+
+def _write_result(out, model, args, matrix, cov, path):
+    columns = list(model.get_feature_names_out())
+    result = pd.DataFrame(np.asarray(out), index=matrix.index, columns=columns)
+    if _kind(path) == "h5ad":  # keeps the input's float dtype
+        _write_h5ad(result, path, args=args, matrix=matrix, cov=cov,
+                    same_genes=not (args.model_file and args.align))
+    else:
+        if model.covariate_output == "drop":
+            result = result.astype(np.float64)
+        _write_matrix(result, path, genes_as_rows=args.genes_as_rows,
+                      index=not args.no_index)
 
 
 def cmd_impute(args):
     _check_output(args.output)
+    if args.interval is not None:
+        if not 0 < args.interval < 1:
+            raise CLIError(f"--interval must be in (0, 1), e.g. 0.9; got "
+                           f"{args.interval}.")
+        for path in interval_paths(args.output):
+            _check_output(path)
     if args.model_file:
-        model, matrix, cov, out = _impute_with_model(args)
+        model, matrix, cov, X, out = _impute_with_model(args)
     else:
         matrix, cov, spec = _load_input(args)
         X = matrix if cov is None else _join(matrix, cov)
         model = _make_model(args, spec)
         with _progress(args.verbose):
             out = model.fit_transform(X)
-    columns = list(model.get_feature_names_out())
-    result = pd.DataFrame(np.asarray(out), index=matrix.index, columns=columns)
-    if _kind(args.output) == "h5ad":  # keeps the input's float dtype
-        _write_h5ad(result, args.output, args=args, matrix=matrix, cov=cov,
-                    same_genes=not (args.model_file and args.align))
-    else:
-        if model.covariate_output == "drop":
-            result = result.astype(np.float64)
-        _write_matrix(result, args.output, genes_as_rows=args.genes_as_rows,
-                      index=not args.no_index)
+    _write_result(out, model, args, matrix, cov, args.output)
+    written = args.output
+    if args.interval is not None:
+        bounds = model.transform_interval(X, coverage=args.interval)
+        for bound, path in zip(bounds, interval_paths(args.output)):
+            _write_result(bound, model, args, matrix, cov, path)
+        written += (" and the {:.0%} interval bounds {} and {}"
+                    .format(args.interval, *interval_paths(args.output)))
     n_missing = int(matrix.isna().to_numpy().sum())
     print(f"imputed {n_missing} missing values in {matrix.shape[0]} samples x "
           f"{matrix.shape[1]} genes{_with_covariates(model.covariates)}; wrote "
-          f"{args.output}", file=sys.stderr)
+          f"{written}", file=sys.stderr)
     return 0
 
 

@@ -57,6 +57,10 @@ def _add_model_options(p):
     g.add_argument("--batch-size", type=int)
     g.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
     g.add_argument("--random-state", type=int, help="(default: 0)")
+    g.add_argument("--calibration", action="store_const", const=True,
+                   help="hold out observed entries in fit to calibrate "
+                        "prediction intervals (what impute --interval needs "
+                        "of a saved model)")
 
 
 def build_parser():
@@ -88,6 +92,11 @@ def build_parser():
                    help="imputed matrix: .csv, .tsv, .parquet or .h5ad (imputed "
                         "X, the observed matrix in layers['observed'], the "
                         "input's obs/var/uns kept)")
+    p.add_argument("--interval", type=float, metavar="COVERAGE",
+                   help="also write calibrated prediction intervals of this "
+                        "coverage (e.g. 0.9) beside the output: OUTPUT.lower.EXT "
+                        "and OUTPUT.upper.EXT (observed entries: the value); "
+                        "fits with --calibration, or needs a model fitted so")
 
     _add_compare(sub)
     return parser
