@@ -57,19 +57,24 @@ def standardized_rows(genes, mask, mean, scale, rows=None):
 
 
 class _Data:
-    """Standardized expression, mask and encoded covariates as tensors."""
+    """Standardized expression, mask and encoded covariates as tensors.
+
+    The mask is kept as booleans (a quarter of float32's memory: 0.2 GB
+    instead of 0.8 GB at GTEx scale) and made float a mini-batch at a time.
+    """
 
     def __init__(self, genes, mask, mean, scale, rows, numeric, codes, device):
         x = torch.empty((len(rows), genes.shape[1]), dtype=torch.float32)
         for sl, block in standardized_rows(genes, mask, mean, scale, rows):
             x[sl] = torch.from_numpy(block)
         self.x = x.to(device)
-        self.mask = as_tensor(mask[rows], device)
+        self.mask = as_tensor(mask[rows], device, dtype=torch.bool)
         self.numeric = as_tensor(numeric[rows], device)
         self.codes = as_tensor(codes[rows], device, dtype=torch.long)
 
     def rows(self, idx):
-        return self.x[idx], self.mask[idx], self.numeric[idx], self.codes[idx]
+        return (self.x[idx], self.mask[idx].to(self.x.dtype), self.numeric[idx],
+                self.codes[idx])
 
 
 
@@ -167,7 +172,8 @@ class _BaseTorchImputer(_BaseImputer):
         The score is ``1 - SSE / SS``, both summed over the hidden entries in
         standardized units (so 0 is as good as the training mean of each gene).
         """
-        x, mask, numeric, codes = data.x, data.mask, data.numeric, data.codes
+        x, numeric, codes = data.x, data.numeric, data.codes
+        mask = data.mask.to(x.dtype)
         g = make_generator(generator_seed, "cpu")
         low, high = self._mask_range()
         p = low + (high - low) * torch.rand((x.shape[0], 1), generator=g)
