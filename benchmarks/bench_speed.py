@@ -35,26 +35,13 @@ from sklearn.impute import KNNImputer
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks._internals import hidden_sizes, input_width  # noqa: E402
+from benchmarks.machine import matmul_gflops  # noqa: E402
 from benchmarks.speed import pmi_flops_per_sample_epoch  # noqa: E402
 from skimpute_gtex import PMIImputer  # noqa: E402
 from skimpute_gtex.baselines import CovariateImputer  # noqa: E402
 from skimpute_gtex.datasets import make_gtex_like, simulate_missing  # noqa: E402
 from skimpute_gtex.metrics import masked_r2_score  # noqa: E402
 from skimpute_gtex.utils import _progress  # noqa: E402
-
-
-def matmul_peak(dtype, n=2048, repeats=5):
-    """Best ``torch.mm`` rate (GFLOP/s) of ``dtype`` with the current threads."""
-    g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=g).to(dtype)
-    b = torch.randn(n, n, generator=g).to(dtype)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
 
 
 def _data(n_samples, n_genes, n_tissues, seed=0):
@@ -154,8 +141,8 @@ def main(argv=None):
                      cpu_count=os.cpu_count(), torch=torch.__version__,
                      torch_threads=torch.get_num_threads(),
                      loadavg_at_start=os.getloadavg()),
-        peak_gflops=dict(float32=matmul_peak(torch.float32),
-                         bfloat16=matmul_peak(torch.bfloat16)),
+        peak_gflops=dict(float32=matmul_gflops(dtype=torch.float32),
+                         bfloat16=matmul_gflops(dtype=torch.bfloat16)),
         pmi=[],
     )
     print(f"matmul peaks: {result['peak_gflops']}", flush=True)

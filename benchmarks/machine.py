@@ -64,13 +64,16 @@ def limit_threads(threads):
     return threadpool_limits(threads)
 
 
-def matmul_gflops(n=2048, repeats=5):
-    """Measured fp32 ``torch.mm`` rate (GFLOP/s) with the current thread count."""
+def matmul_gflops(n=2048, repeats=5, dtype=None):
+    """Measured ``torch.mm`` rate (GFLOP/s) with the current thread count.
+
+    float32 by default; ``dtype=torch.bfloat16`` for the bfloat16 peak.
+    """
     import torch
 
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=g)
-    b = torch.randn(n, n, generator=g)
+    a = torch.randn(n, n, generator=g).to(dtype or torch.float32)
+    b = torch.randn(n, n, generator=g).to(dtype or torch.float32)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):

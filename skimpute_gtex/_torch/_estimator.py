@@ -442,13 +442,11 @@ class _BaseTorchImputer(_BaseImputer):
         return networks, history
 
     # ------------------------------------------------------------- transform
-    def _impute(self, X, draw=None, validated=None):
-        """Shared body of transform: returns the imputed output array.
+    def _imputable(self, X, validated=None):
+        """``(genes, numeric, codes, mask)`` of X to impute, validated once.
 
-        ``validated``: X's ``(genes, numeric, codes)`` when the caller has
-        already validated it (``fit_transform``).
+        Without covariates a sample with no observed gene is an error.
         """
-        check_is_fitted(self)
         if validated is None:
             validated = self._validate_input(X, reset=False)
         genes, numeric, codes = validated
@@ -460,6 +458,16 @@ class _BaseTorchImputer(_BaseImputer):
                 f"{bad[:5].tolist()}); without covariates there is nothing to "
                 "impute them from."
             )
+        return genes, numeric, codes, mask
+
+    def _impute(self, X, draw=None, validated=None):
+        """Shared body of transform: returns the imputed output array.
+
+        ``validated``: X's ``(genes, numeric, codes)`` when the caller has
+        already validated it (``fit_transform``).
+        """
+        check_is_fitted(self)
+        genes, numeric, codes, mask = self._imputable(X, validated)
         # what _assemble builds, filled a block of rows at a time: observed
         # entries of genes, imputations (float64 arithmetic, then X's dtype).
         # Each draw of sample_imputations needs X as it was: always a copy.

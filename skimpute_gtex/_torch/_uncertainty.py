@@ -257,15 +257,7 @@ class _UncertaintyMixin:
         unit half-width of entry (i, j) is ``sigma_j * g(r_i)`` in data
         units, ``r_i`` the observed fraction of row i.
         """
-        genes, numeric, codes = self._validate_input(X, reset=False)
-        mask = ~np.isnan(genes)
-        if self.covariates is None and genes.shape[0] and not mask.any(axis=1).all():
-            bad = np.flatnonzero(~mask.any(axis=1))
-            raise ValueError(
-                f"{bad.size} sample(s) have no observed gene (first rows: "
-                f"{bad[:5].tolist()}); without covariates there is nothing to "
-                "impute them from."
-            )
+        genes, numeric, codes, mask = self._imputable(X)
         pred = np.empty(genes.shape, dtype=np.float64)
         networks = self._fitted_networks()
         for m in networks.values():
