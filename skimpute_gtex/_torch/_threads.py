@@ -73,11 +73,13 @@ class Threads:
     A context manager. Inside it the calling thread uses ``n_jobs`` threads
     (:func:`resolve_n_jobs`); on exit the previous count is restored. With
     ``adapt=True`` (``n_jobs=None`` in fit, on the CPU), :meth:`step` is
-    called after every training step; it times windows of steps and moves
-    every count of the ladder ``n, n/2, ..., 1`` once, then uses the fastest
-    (fewer threads only when clearly faster), re-measuring a neighbouring
-    count now and then, less and less often while the choice holds. Without
-    an OpenMP runtime (a torch built on another thread pool) it does nothing.
+    called after every training step; it times windows of steps at every
+    count of the ladder ``1, 2, 4, ..., n`` once (leaving a count after one
+    step when it is clearly slower than the best so far), then uses the
+    fastest (fewer threads only when clearly faster), re-measuring a
+    neighbouring count now and then, less and less often while the choice
+    holds. ``n_jobs=None`` without ``adapt`` (transform) leaves the threads as
+    they are, and so does a torch built on another thread pool than OpenMP.
     """
 
     def __init__(self, n_jobs, *, cpu=True, adapt=False, stop=None):
@@ -91,7 +93,8 @@ class Threads:
         self._limiter = None
         self._controllers = []
         self.limit = None  # the thread count this call may use, if controlled
-        if not self.cpu:
+        if not self.cpu or (self.n_jobs is None and not self.adapt):
+            # nothing to set: no library scan on transform's path
             self.adapt = False
             return self
         openmp = ThreadpoolController().select(user_api="openmp")

@@ -21,6 +21,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from ..utils._progress import log
+from ._threads import Threads
 
 _MAX_DECAYS = 2  # adaptive learning rate: plateaus before stopping
 
@@ -349,8 +350,6 @@ def train_members(train_one, n_members, n_threads, adapt=False):
     n_workers = min(n_members, n_threads)
     if n_workers <= 1:
         return [train_one(k, None) for k in range(n_members)]
-    from ._threads import Threads
-
     stop = threading.Event()
     per_worker = n_threads // n_workers
 
@@ -366,8 +365,7 @@ def train_members(train_one, n_members, n_threads, adapt=False):
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = next((f for f in futures if f in done and f.exception()), None)
         if failed is not None:
-            stop.set()
-            failed.result()  # raises its exception
+            failed.result()  # raises its exception: the others stop below
         return [f.result() for f in futures]
     except BaseException:
         stop.set()
