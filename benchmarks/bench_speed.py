@@ -23,7 +23,6 @@ under bfloat16 autocast; ``--skip-knn`` leaves KNN out.
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import warnings
@@ -35,7 +34,7 @@ from sklearn.impute import KNNImputer
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks._internals import hidden_sizes, input_width  # noqa: E402
-from benchmarks.machine import matmul_gflops  # noqa: E402
+from benchmarks.machine import machine_info, matmul_gflops  # noqa: E402
 from benchmarks.speed import pmi_flops_per_sample_epoch  # noqa: E402
 from skimpute_gtex import PMIImputer  # noqa: E402
 from skimpute_gtex.baselines import CovariateImputer  # noqa: E402
@@ -137,9 +136,7 @@ def main(argv=None):
     frame, genes, mask, spec = _data(args.samples, args.genes, args.tissues)
     result = dict(
         n_samples=args.samples, n_genes=args.genes, n_tissues=args.tissues,
-        machine=dict(cpu=platform.processor() or platform.machine(),
-                     cpu_count=os.cpu_count(), torch=torch.__version__,
-                     torch_threads=torch.get_num_threads(),
+        machine=dict(machine_info(torch.get_num_threads()),
                      loadavg_at_start=os.getloadavg()),
         peak_gflops=dict(float32=matmul_gflops(dtype=torch.float32),
                          bfloat16=matmul_gflops(dtype=torch.bfloat16)),

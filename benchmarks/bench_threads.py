@@ -21,7 +21,6 @@ It writes only the ``--output`` file (nothing without it).
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -29,8 +28,12 @@ import time
 import numpy as np
 import torch
 
-from skimpute_gtex import PMIImputer
-from skimpute_gtex.datasets import simulate_missing
+if __package__ in (None, ""):  # run as a script: import the package from the root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from benchmarks.machine import machine_info  # noqa: E402
+from skimpute_gtex import PMIImputer  # noqa: E402
+from skimpute_gtex.datasets import simulate_missing  # noqa: E402
 
 # The competing processes: a torch job using every core (two OpenMP thread
 # pools fighting), and a plain Python loop (one core busy).
@@ -108,19 +111,6 @@ def run(n_samples, n_genes, epochs, repeats, busy_kinds, log=print):
     }
 
 
-def machine():
-    return {
-        "cpu_model": next((line.split(":", 1)[1].strip() for line in
-                           open("/proc/cpuinfo") if line.startswith("model name")),
-                          platform.processor()) if os.path.exists("/proc/cpuinfo")
-        else platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "loadavg_at_start": os.getloadavg(),
-    }
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--samples", type=int, default=2000)
@@ -131,7 +121,8 @@ def main(argv=None):
                    choices=sorted(BUSY))
     p.add_argument("--output", help="JSON file to write (nothing written without)")
     args = p.parse_args(argv)
-    info = machine()
+    info = dict(machine_info(torch.get_num_threads()),
+                loadavg_at_start=os.getloadavg())
     result = run(args.samples, args.genes, args.epochs, args.repeats, args.busy)
     result["machine"] = info
     for kind, row in result["slowdown"].items():
