@@ -130,11 +130,6 @@ class _BaseTorchImputer(_BaseImputer):
         # 64 rows for small data; larger batches keep big data throughput-bound
         return int(min(n_rows, np.clip(n_rows // 64, 64, 256)))
 
-    def _row_flops(self):
-        """Multiply-adds of one row through the network's linear layers."""
-        widths = [2 * self.n_genes_, *self._hidden(), self.n_genes_]
-        return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-
     def _hidden(self):
         sizes = self.hidden_layer_sizes
         return [int(sizes)] if np.ndim(sizes) == 0 else [int(s) for s in sizes]
