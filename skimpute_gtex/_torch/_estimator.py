@@ -35,6 +35,11 @@ _MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
 _AUTO_EARLY_STOPPING_MIN_SAMPLES = 1000
 _BUDGET_DROPOUT, _STOPPING_DROPOUT = 0.5, 0.2
 _BUDGET_MASK_RANGE, _STOPPING_MASK_RANGE = (0.5, 0.95), (0.2, 0.8)
+# The budget regime's range follows the observed fraction f of the fit data:
+# _BUDGET_MASK_RANGE up to f = 0.5 (a study with half its entries missing,
+# imputed in place), _STOPPING_MASK_RANGE at f = 1 (a complete reference,
+# whose new samples arrive with many entries missing), linear in between.
+_HALF_OBSERVED = 0.5
 
 
 
@@ -200,7 +205,13 @@ class _BaseTorchImputer(_BaseImputer):
     def _mask_range(self):
         value = self.pseudo_mask_range
         if isinstance(value, str):  # "auto": by regime
-            value = _STOPPING_MASK_RANGE if self._early_stopped else _BUDGET_MASK_RANGE
+            if self._early_stopped:
+                value = _STOPPING_MASK_RANGE
+            else:
+                t = np.clip((self._observed_fraction - _HALF_OBSERVED)
+                            / (1.0 - _HALF_OBSERVED), 0.0, 1.0)
+                value = [(1 - t) * b + t * c for b, c in
+                         zip(_BUDGET_MASK_RANGE, _STOPPING_MASK_RANGE)]
         low, high = value
         return float(low), float(high)
 
@@ -263,6 +274,8 @@ class _BaseTorchImputer(_BaseImputer):
         rows, validation = self._validation_split(rng, n_samples)
         # the regime; the "auto" dropout and pseudo-mask range follow it
         self._early_stopped = validation is not None
+        self._observed_fraction = float(mask[:, self._valid_mask].mean())
+        self._check_blend()
         threads = Threads(self.n_jobs, cpu=device.type == "cpu",
                           adapt=self.n_jobs is None)
         with threads:
@@ -273,8 +286,12 @@ class _BaseTorchImputer(_BaseImputer):
                                  codes, device)
             members, histories, calibrator = self._train_networks(
                 data, val_data, rng, first_seeds, device, threads)
+            # after every draw of the networks: they do not depend on it
+            blend = self._fit_blend(validated, mask, mean, scale, rows,
+                                    validation, rng, device, threads)
         # success: only now does the estimator get its fitted state
         self._set_networks(members)
+        self._set_blend(blend)
         self.mean_, self.scale_ = mean, scale
         self._set_history(histories)
         self._thread_choices = threads.choices
@@ -361,15 +378,37 @@ class _BaseTorchImputer(_BaseImputer):
         )
         return members, histories, calibrator
 
-    def _set_networks(self, members):
-        """One fitted attribute per network name: a network or their average."""
+    def _combined(self, members):
+        """``{network name: the network, or the average of the members'}``."""
+        out = {}
         for name in self._network_names:
             nets = [m[name] for m in members if m.get(name) is not None]
-            value = None
+            out[name] = None
             if nets:
-                value = nets[0] if len(nets) == 1 else AveragedNetworks(nets)
+                out[name] = nets[0] if len(nets) == 1 else AveragedNetworks(nets)
+        return out
+
+    def _set_networks(self, members):
+        """One fitted attribute per network name: a network or their average."""
+        for name, value in self._combined(members).items():
             setattr(self, name, value)
         self.n_estimators_ = len(members)
+
+    # the low-rank blend (PMIImputer, _blend.py); nothing by default
+    def _check_blend(self):
+        """Raise on a blend that the other parameters rule out."""
+
+    def _fit_blend(self, validated, mask, mean, scale, rows, validation, rng,
+                   device, threads):
+        """What ``_set_blend`` stores, computed without changing ``self``."""
+        return None
+
+    def _set_blend(self, blend):
+        """Set the blend's fitted attributes."""
+
+    def _blended(self, imputed, genes, mask, numeric, codes):
+        """The imputations (data units) of a block of rows, maybe blended."""
+        return imputed
 
     def _set_history(self, histories):
         history = histories[0]
@@ -484,7 +523,9 @@ class _BaseTorchImputer(_BaseImputer):
                     if draw is None
                     else draw(networks, *tensors)
                 )
-                imputed = out.numpy() * self.scale_ + self.mean_
+                imputed = self._blended(out.numpy() * self.scale_ + self.mean_,
+                                        genes[sl], mask[sl], numeric[sl],
+                                        codes[sl])
                 if self.clip:
                     imputed = np.clip(imputed, self._clip_low, self._clip_high)
                 missing = ~mask[sl]

@@ -60,7 +60,10 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
     pseudo_mask_range : tuple of float (low, high) or "auto", default="auto"
         Per example, the probability that an observed entry stays visible is
         drawn from ``U(low, high)``; both ends are used. ``"auto"``:
-        ``(0.5, 0.95)`` without early stopping, ``(0.2, 0.8)`` with it.
+        ``(0.2, 0.8)`` with early stopping; without it, ``(0.5, 0.95)`` when
+        at most half of the training entries are observed and ``(0.2, 0.8)``
+        when all are, linear in the observed fraction in between (as
+        :class:`PMIImputer`).
     hint_range : tuple of float (low, high), default=(0.5, 0.5)
         Range of the per-example hint rate ``p`` of ``b ~ Bernoulli(p)``.
         Only used by the adversarial model (``adversarial_weight > 0``): with

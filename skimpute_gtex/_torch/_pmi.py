@@ -9,10 +9,11 @@ from ._estimator import _BaseTorchImputer
 from ._networks import ConditionalMLP
 from ._optim import make_optimizer
 from ._training import total
+from ._blend import _LowRankBlendMixin
 from ._uncertainty import _UncertaintyMixin
 
 
-class PMIImputer(_UncertaintyMixin, _BaseTorchImputer):
+class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
     """Pseudo-mask imputer (PMI): a covariate-conditioned MLP for expression.
 
     The network sees ``x * m'``, the pseudo-mask ``m'``, the standardized
@@ -63,7 +64,10 @@ class PMIImputer(_UncertaintyMixin, _BaseTorchImputer):
     pseudo_mask_range : tuple of float (low, high) or "auto", default="auto"
         Per example, the probability that an observed entry stays visible is
         drawn from ``U(low, high)``; both ends are used. ``"auto"``:
-        ``(0.5, 0.95)`` without early stopping, ``(0.2, 0.8)`` with it.
+        ``(0.2, 0.8)`` with early stopping; without it, ``(0.5, 0.95)`` when
+        at most half of the training entries are observed and ``(0.2, 0.8)``
+        when all are (a complete reference, whose new samples may miss many
+        entries), linear in the observed fraction in between.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` means ``n_samples // 64``
         clipped to [64, 256] (and at most ``n_samples``): small data gets
@@ -183,9 +187,25 @@ class PMIImputer(_UncertaintyMixin, _BaseTorchImputer):
         :ref:`uncertainty`.
 
         .. versionadded:: 0.1.0
+    blend_low_rank : bool or "auto", default="auto"
+        Blend the network's imputations with those of a low-rank model
+        (:class:`~skimpute_gtex.baselines.SoftImputeImputer` on the same
+        genes and covariates), with the network's weight chosen in ``fit`` on
+        held-out observed entries: a second training with
+        ``validation_fraction`` of the observed entries hidden, whose
+        predictions of them, at two observed fractions of the rows, set the
+        weight at each (``blend_weight_``; a row gets the weight of its own
+        observed fraction). The networks kept are trained on every entry, as
+        without the blend; ``fit`` costs about twice as much. ``"auto"``:
+        blend without early stopping (below 1,000 samples, where a linear
+        low-rank model is a strong competitor) unless ``calibration=True``
+        (the intervals are calibrated for the network's imputations, and
+        ``True`` with calibration is an error). See :ref:`blend`.
+
+        .. versionadded:: 0.1.0
     random_state : int, RandomState instance or None, default=None
         Decides the validation split, the weight initialisation, the mini-batch
-        order, the pseudo-masks and dropout. Torch's global random state is
+        order, the pseudo-masks, dropout and the blend's held-out entries. Torch's global random state is
         left as it was.
     verbose : int, default=0
         ``1``: one progress line, updated in place, with the time left;
@@ -232,6 +252,17 @@ class PMIImputer(_UncertaintyMixin, _BaseTorchImputer):
         Per-gene scale of the intervals, in the data's units: the mean
         absolute held-out residual of the gene, shrunk toward the mean over
         all genes; None without calibration.
+
+        .. versionadded:: 0.1.0
+    blend_weight_ : ndarray of shape (2,) or None
+        The network's weight in the blend with the low-rank model at the
+        observed fractions ``blend_visibility_`` (1 - weight for the low-rank
+        model); None without the blend.
+
+        .. versionadded:: 0.1.0
+    blend_visibility_ : ndarray of shape (2,) or None
+        The rows' mean observed fractions, ascending, at which
+        ``blend_weight_`` was measured; None without the blend.
 
         .. versionadded:: 0.1.0
     indicator_ : :class:`~sklearn.impute.MissingIndicator` or None
@@ -286,6 +317,7 @@ class PMIImputer(_UncertaintyMixin, _BaseTorchImputer):
     _parameter_constraints: dict = {
         **_BaseTorchImputer._parameter_constraints,
         **_UncertaintyMixin._uncertainty_constraints,
+        **_LowRankBlendMixin._blend_constraints,
     }
 
     def __init__(
@@ -317,6 +349,7 @@ class PMIImputer(_UncertaintyMixin, _BaseTorchImputer):
         device="auto",
         precision="float32",
         calibration=False,
+        blend_low_rank="auto",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -347,6 +380,7 @@ class PMIImputer(_UncertaintyMixin, _BaseTorchImputer):
         self.device = device
         self.precision = precision
         self.calibration = calibration
+        self.blend_low_rank = blend_low_rank
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose

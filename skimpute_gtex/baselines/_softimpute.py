@@ -241,6 +241,10 @@ class SoftImputeImputer(_BaseImputer):
         """
         genes, numeric, codes = self._validate_input(X, reset=True)
         mask = self._fit_gene_statistics(genes)
+        return self._fit_arrays(genes, mask, numeric, codes)
+
+    def _fit_arrays(self, genes, mask, numeric, codes):
+        """The fit on validated arrays (``_valid_mask`` and ``categories_`` set)."""
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN genes
             mean = np.where(self._valid_mask, np.nanmean(genes, axis=0), 0.0)
@@ -333,6 +337,10 @@ class SoftImputeImputer(_BaseImputer):
         check_is_fitted(self)
         genes, numeric, codes = self._validate_input(X, reset=False)
         mask = ~np.isnan(genes)
+        return self._assemble(X, genes, mask, self._imputed(genes, mask, numeric, codes))
+
+    def _imputed(self, genes, mask, numeric, codes):
+        """The model's values of every entry of validated arrays, in data units."""
         base = self._design(numeric, codes) @ self.coef_
         resid = np.where(mask, (genes - self.mean_) / self.scale_ - base, 0.0)
         w = self.components_.T * np.sqrt(self.shrink_)  # A = w @ w.T
@@ -345,5 +353,4 @@ class SoftImputeImputer(_BaseImputer):
             gram = np.einsum("rp,pk,pl->rkl", miss, w, w)  # W_m^T W_m
             u = np.linalg.solve(np.eye(k) - gram, c[:, :, None])[:, :, 0]
             fill[sl] = (u @ w.T) * miss  # z_m = u W_m^T
-        imputed = (base + fill) * self.scale_ + self.mean_
-        return self._assemble(X, genes, mask, imputed)
+        return (base + fill) * self.scale_ + self.mean_

@@ -1,0 +1,226 @@
+"""PMI blended with a low-rank model, weighted on held-out observed entries.
+
+How ``blend_low_rank`` works (docs/user_guide.rst, "Blending with a low-rank
+model"):
+
+1. The networks are trained on every observed entry, exactly as without the
+   blend (the blend draws its random numbers after theirs).
+2. A second, identical training runs without part of the data, and a
+   soft-impute model (:class:`~skimpute_gtex.baselines.SoftImputeImputer`) is
+   fitted on the same part:
+
+   - when the training data have missing entries (a study imputed in place),
+     ``validation_fraction`` of the observed entries are held out, and later
+     predicted with the other observed entries of their row visible, and
+     with half of those hidden as well;
+   - when they are complete (a reference: the model can only be used on new
+     samples), ``validation_fraction`` of the rows are held out, and their
+     entries predicted with three quarters or a quarter of the row visible.
+
+   A held-out entry of a training row and an entry of a new sample are not
+   alike: the network has learnt the training rows' other entries, which
+   favours it there and not on new samples.
+3. At each of the two observed fractions ``v`` of the rows so obtained, the
+   network's weight ``w(v)`` minimises the squared error of ``w * network +
+   (1 - w) * low-rank`` on the held-out entries (standardized units; clipped
+   to [0, 1]).
+4. The soft-impute model is refitted on every observed entry. ``transform``
+   returns ``w(r) * network + (1 - w(r)) * low-rank`` for a row with observed
+   fraction ``r`` (``w`` interpolated linearly between the two fractions,
+   constant beyond them), clipped as before.
+
+A low-rank model is what small studies favour (it is linear, with few
+parameters); the network wins as data grows or when genes interact
+non-linearly; the held-out weight lets each data set say which, and the two
+fractions let the weight follow the missingness of the rows imputed, which in
+the inductive scenario need not be that of the training data.
+"""
+
+import numpy as np
+import torch
+
+from ..baselines import SoftImputeImputer
+from ..utils._compat import StrOptions
+from ..utils._progress import log
+from ._device import as_tensor, draw_seed
+from ._estimator import _Data, standardized_rows
+
+# the observed fractions at which the weight is measured: held-out entries
+# are predicted with the other observed entries of their row visible, or half
+# of them; held-out rows with a quarter or three quarters of their entries
+_ENTRY_LEVELS = (1.0, 0.5)
+_ROW_LEVELS = (0.75, 0.25)
+
+
+def _held_out(mask, fraction, rng):
+    """A random ``fraction`` of the observed entries; None if none.
+
+    No gene loses all its observed entries (the models need one to learn it).
+    """
+    observed = np.flatnonzero(mask)
+    n_held = int(round(fraction * observed.size))
+    if n_held == 0:
+        return None
+    held = np.zeros(mask.shape, dtype=bool)
+    held.flat[rng.choice(observed, n_held, replace=False)] = True
+    emptied = ~(mask & ~held).any(axis=0) & mask.any(axis=0)
+    held[:, emptied] = False
+    return held if held.any() else None
+
+
+def _entries_plan(mask, rows, fraction, rng):
+    """Hold out observed entries; evaluate them in the rows that had them.
+
+    Returns ``(training rows, training mask, evaluated rows, levels)``, each
+    level a ``(visible, target)`` pair of masks of the evaluated rows: the
+    other observed entries of a row visible, or half of them.
+    """
+    held = _held_out(mask, fraction, rng)
+    if held is None:
+        return None
+    train_mask = mask & ~held
+    eval_rows = np.flatnonzero(held.any(axis=1))
+    levels = [
+        (train_mask[eval_rows] & (rng.random_sample((len(eval_rows), mask.shape[1]))
+                                  < keep), held[eval_rows])
+        for keep in _ENTRY_LEVELS
+    ]
+    return rows, train_mask, eval_rows, levels
+
+
+def _rows_plan(mask, rows, fraction, rng):
+    """Hold out rows (new samples); hide part of their entries to evaluate.
+
+    As :func:`_entries_plan`; None if fewer than 2 rows would be held out or
+    left to train.
+    """
+    n_eval = int(round(fraction * len(rows)))
+    if n_eval < 2 or len(rows) - n_eval < 2:
+        return None
+    perm = rng.permutation(len(rows))
+    eval_rows = np.sort(rows[perm[:n_eval]])
+    fit_rows = np.sort(rows[perm[n_eval:]])
+    observed = mask[eval_rows]
+    levels = []
+    for keep in _ROW_LEVELS:
+        visible = observed & (rng.random_sample(observed.shape) < keep)
+        levels.append((visible, observed & ~visible))
+    return fit_rows, mask, eval_rows, levels
+
+
+def _weight(net, low_rank, truth):
+    """The network's weight in [0, 1] minimising the blend's squared error."""
+    d = net - low_rank
+    dd = float(np.dot(d, d))
+    if dd == 0.0:
+        return 1.0
+    return float(np.clip(np.dot(d, truth - low_rank) / dd, 0.0, 1.0))
+
+
+def _low_rank_model(self, genes, mask, numeric, codes, seed):
+    """A :class:`SoftImputeImputer` fitted on validated arrays."""
+    model = SoftImputeImputer(random_state=seed)
+    model.categories_ = getattr(self, "categories_", [])
+    model._valid_mask = mask.any(axis=0)
+    model._fit_arrays(np.where(mask, genes, np.nan), mask, numeric, codes)
+    return model
+
+
+class _LowRankBlendMixin:
+    """``blend_low_rank`` for :class:`~skimpute_gtex.PMIImputer`."""
+
+    _blend_constraints: dict = {"blend_low_rank": [StrOptions({"auto"}), "boolean"]}
+
+    def _wants_blend(self):
+        if self.blend_low_rank == "auto":
+            # small data, and not with intervals calibrated for the network
+            return not self._early_stopped and not self.calibration
+        return bool(self.blend_low_rank)
+
+    def _check_blend(self):
+        if self.blend_low_rank is True and self.calibration:
+            raise ValueError(
+                "blend_low_rank=True cannot be combined with calibration=True: "
+                "the intervals are calibrated for the network's own "
+                "imputations. Use blend_low_rank='auto' or False."
+            )
+
+    def _fit_blend(self, validated, mask, mean, scale, rows, validation, rng,
+                   device, threads):
+        if not self._wants_blend():
+            return None
+        genes, numeric, codes = validated
+        r = np.random.RandomState(draw_seed(rng))
+        if mask.all():
+            # a complete reference: only new samples can be imputed with it
+            plan = _rows_plan(mask, rows, self.validation_fraction, r)
+        else:
+            plan = _entries_plan(mask, rows, self.validation_fraction, r)
+        if plan is None:
+            return None
+        fit_rows, train_mask, eval_rows, levels = plan
+        log(self, self.verbose >= 1,
+            f"blend: training again without {len(rows) - len(fit_rows)} rows "
+            f"and {int((mask & ~train_mask).sum())} entries, to weigh the "
+            "low-rank model")
+        data = _Data(genes, train_mask, mean, scale, fit_rows, numeric, codes,
+                     device)
+        val_data = None
+        if validation is not None:
+            val_data = _Data(genes, train_mask, mean, scale, validation, numeric,
+                             codes, device)
+        members, _, _ = self._train_networks(
+            data, val_data, r, (draw_seed(r), draw_seed(r)), device, threads)
+        networks = self._combined(members)
+        low_rank = _low_rank_model(self, genes[fit_rows], train_mask[fit_rows],
+                                   numeric[fit_rows], codes[fit_rows],
+                                   draw_seed(r))
+        g, num, cod = genes[eval_rows], numeric[eval_rows], codes[eval_rows]
+        x = (g - mean) / scale
+        visibility, weights = [], []
+        for visible, target in levels:
+            net = self._standardized_predictions(networks, g, visible, num, cod,
+                                                 mean, scale)
+            lr = (low_rank._imputed(np.where(visible, g, np.nan), visible,
+                                    num, cod) - mean) / scale
+            weights.append(_weight(net[target], lr[target], x[target]))
+            visibility.append(float(visible.mean()))
+        order = np.argsort(visibility)
+        final = _low_rank_model(self, genes, mask, numeric, codes, draw_seed(r))
+        return (final, np.asarray(visibility)[order], np.asarray(weights)[order])
+
+    def _standardized_predictions(self, networks, genes, visible, numeric, codes,
+                                  mean, scale):
+        """The networks' standardized predictions of every entry, given visible."""
+        for m in networks.values():
+            if m is not None:
+                m.eval()
+        networks = {k: v for k, v in networks.items() if v is not None}
+        out = np.empty(genes.shape, dtype=np.float64)
+        with torch.no_grad():
+            for sl, block in standardized_rows(genes, visible, mean, scale):
+                out[sl] = self._predict(
+                    networks, torch.from_numpy(block), as_tensor(visible[sl], "cpu"),
+                    as_tensor(numeric[sl], "cpu"),
+                    as_tensor(codes[sl], "cpu", dtype=torch.long),
+                ).numpy()
+        return out
+
+    def _set_blend(self, blend):
+        self._low_rank = None
+        self.blend_visibility_ = self.blend_weight_ = None
+        if blend is not None:
+            self._low_rank, self.blend_visibility_, self.blend_weight_ = blend
+
+    def _blended(self, imputed, genes, mask, numeric, codes):
+        low_rank = getattr(self, "_low_rank", None)
+        if low_rank is None:
+            return imputed
+        other = low_rank._imputed(genes, mask, numeric, codes)
+        r = mask.mean(axis=1) if genes.shape[1] else np.zeros(len(genes))
+        w = np.interp(r, self.blend_visibility_, self.blend_weight_)[:, None]
+        valid = self._valid_mask
+        imputed = imputed.copy()
+        imputed[:, valid] = (w * imputed[:, valid]
+                             + (1.0 - w) * other[:, valid])
+        return imputed
