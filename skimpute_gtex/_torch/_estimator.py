@@ -133,7 +133,7 @@ class _BaseTorchImputer(_BaseImputer):
         if self.batch_size != "auto":
             return self.batch_size
         # 64 rows for small data; larger batches keep big data throughput-bound
-        return int(min(n_rows, np.clip(n_rows // 64, 64, 256)))
+        return int(min(n_rows, np.clip(n_rows // 16, 64, 256)))
 
     def _hidden(self):
         sizes = self.hidden_layer_sizes

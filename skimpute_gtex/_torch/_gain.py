@@ -79,10 +79,11 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         takes 2-3 times as long; the paper also recommends GAIN-MSE for
         reproducibility.
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` means ``n_samples // 64``
-        clipped to [64, 256] (and at most ``n_samples``): small data gets
-        many steps per epoch, large data batches that keep the matrix
-        products efficient.
+        Mini-batch size; ``"auto"`` means ``n_samples // 16`` (training
+        rows) clipped to [64, 256] (and at most ``n_samples``): small data
+        gets many steps per epoch, large data batches that keep the matrix
+        products efficient (at 3,000 x 5,000, 187 rows instead of 64
+        reached a higher R² in 15% less time, see :ref:`benchmarks`).
     learning_rate : {"constant", "adaptive"}, default="adaptive"
         ``"adaptive"``: when the monitored score has not improved for
         ``n_iter_no_change`` epochs, the best weights are restored and the
@@ -131,8 +132,10 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         and 2 training rows, early stopping is skipped with a ``UserWarning``.
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping.
-    n_iter_no_change : int, default=10
-        Patience, in epochs.
+    n_iter_no_change : int, default=5
+        Patience, in epochs. (scikit-learn's MLP uses 10; with 5, the fit at
+        3,000 x 5,000 ended 1.5x sooner at the same R², see
+        :ref:`benchmarks`.)
     clip : bool, default=True
         Clip imputed values to each gene's range of observed training values.
         Expression is bounded (counts and TPM are non-negative), and for genes
@@ -328,7 +331,7 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         tol=1e-4,
         early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=5,
         clip=True,
         keep_empty_features=False,
         missing_values=np.nan,
