@@ -122,10 +122,8 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         and 2 training rows, early stopping is skipped with a ``UserWarning``.
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping.
-    n_iter_no_change : int, default=5
-        Patience, in epochs. (scikit-learn's MLP uses 10; with 5, the fit at
-        3,000 x 5,000 ended 1.5x sooner at the same R², see
-        :ref:`benchmarks`.)
+    n_iter_no_change : int, default=10
+        Patience, in epochs.
     clip : bool, default=True
         Clip imputed values to each gene's range of observed training values.
         Expression is bounded (counts and TPM are non-negative), and for genes
@@ -343,7 +341,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         tol=1e-4,
         early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=5,
+        n_iter_no_change=10,
         clip=True,
         keep_empty_features=False,
         missing_values=np.nan,
