@@ -41,16 +41,19 @@ def pmi_flops_per_sample_epoch(n_in, hidden, n_out):
     return 2 * sum(layers) + sum(layers[1:])
 
 
+_KNN_K = 10  # KNNImputer(n_neighbors=10), as bench_speed.py (issue 13)
+
+
 def _knn_scaling(ctx, subset, spec, sizes, n_full):
-    """KNN-5 times on ``sizes`` rows, extrapolated to ``n_full`` rows."""
+    """KNNImputer(10) times on ``sizes`` rows, extrapolated to ``n_full`` rows."""
     runs = []
     for n in sizes:
-        est = CovariateImputer(KNNImputer(n_neighbors=5), covariates=spec)
+        est = CovariateImputer(KNNImputer(n_neighbors=_KNN_K), covariates=spec)
         data = subset(n)
         t0 = time.perf_counter()
         est.fit_transform(data)
         runs.append(dict(n=n, time_s=time.perf_counter() - t0))
-        ctx.log(f"speed: KNN-5 on {n} rows: {runs[-1]['time_s']:.1f} s")
+        ctx.log(f"speed: KNN-{_KNN_K} on {n} rows: {runs[-1]['time_s']:.1f} s")
     ns = np.array([r["n"] for r in runs], float)
     ts = np.array([r["time_s"] for r in runs], float)
     slope, intercept = np.polyfit(np.log(ns), np.log(ts), 1)
@@ -157,7 +160,7 @@ def speed_text(result):
     lines = [
         f"Data: {r['dataset']} ({n_full:,} x {g:,}), {r['missing_rate']:.0%} MCAR; "
         f"{r['threads']} thread(s), device {r['device']}.",
-        "KNNImputer (k=5, + one-hot covariates), measured: "
+        f"KNNImputer (k={_KNN_K}, + one-hot covariates), measured: "
         + ", ".join(f"{k['n']:,} rows {k['time_s']:.1f} s" for k in r["knn"])
         + f"; **extrapolated** to {n_full:,} rows: {knn_full / 3600:.1f} h "
           f"(log-log slope {r['knn_exponent']:.2f} over all sizes) or "
