@@ -32,7 +32,9 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
     study every row trains, for a fixed budget of ``max_steps`` optimisation
     steps, with dropout 0.5, pseudo-masks that hide at most half of a row, an
     exponential moving average of the weights, and, when one network cannot
-    use the budget, several networks averaged (``n_estimators="auto"``).
+    use the budget, several networks averaged (``n_estimators="auto"``); the
+    imputations are then blended with a low-rank model's, weighted on
+    held-out data (``blend_low_rank="auto"``).
 
     Read more in the :ref:`User Guide <user_guide>`.
 
