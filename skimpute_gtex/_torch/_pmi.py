@@ -203,7 +203,9 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         blend without early stopping (below 1,000 samples, where a linear
         low-rank model is a strong competitor) unless ``calibration=True``
         (the intervals are calibrated for the network's imputations, and
-        ``True`` with calibration is an error). See :ref:`blend`.
+        ``True`` with calibration is an error). Data too small to hold out
+        an entry (or, when complete, 2 rows) are not blended
+        (``blend_weight_`` is None). See :ref:`blend`.
 
         .. versionadded:: 0.1.0
     random_state : int, RandomState instance or None, default=None
