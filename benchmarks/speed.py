@@ -72,7 +72,11 @@ def _pmi_steady(ctx, subset, spec, n_pmi, epochs, n_full, n_genes):
     # the batch size "auto" picks at full scale (on the training rows)
     n_train = n_full - int(round(PMIImputer().validation_fraction * n_full))
     batch = _internals.auto_batch_size(n_train)
-    params = dict(batch_size=batch, early_stopping=False)
+    # one network, trained once: without early stopping the defaults would
+    # average several networks (n_estimators="auto") and blend, which trains
+    # them a second time
+    params = dict(batch_size=batch, early_stopping=False, n_estimators=1,
+                  blend_low_rank=False)
     if ctx.args.fast:
         params["hidden_layer_sizes"] = FAST_PARAMS["PMI"]["hidden_layer_sizes"]
 
