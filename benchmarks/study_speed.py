@@ -35,7 +35,8 @@ def main(argv=None):
     p.add_argument("variants", nargs="+", help="JSON objects of PMIImputer parameters")
     p.add_argument("--samples", type=int, default=3000)
     p.add_argument("--genes", type=int, default=5000)
-    p.add_argument("--out", help="JSON-lines file to append to (nothing written without)")
+    p.add_argument("--out",
+                   help="JSON-lines file to append to (nothing written without)")
     args = p.parse_args(argv)
     frame, genes, mask, spec = _data(args.samples, args.genes, 30)
     machine = machine_info()

@@ -4,12 +4,12 @@ import numpy as np
 import torch
 
 from ..utils._compat import _fit_context
+from ._blend import _LowRankBlendMixin
 from ._device import autocast
 from ._estimator import _BaseTorchImputer
 from ._networks import ConditionalMLP
 from ._optim import make_optimizer
 from ._training import total
-from ._blend import _LowRankBlendMixin
 from ._uncertainty import _UncertaintyMixin
 
 
@@ -210,8 +210,8 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         .. versionadded:: 0.1.0
     random_state : int, RandomState instance or None, default=None
         Decides the validation split, the weight initialisation, the mini-batch
-        order, the pseudo-masks, dropout and the blend's held-out entries. Torch's global random state is
-        left as it was.
+        order, the pseudo-masks, dropout and the blend's held-out entries.
+        Torch's global random state is left as it was.
     verbose : int, default=0
         ``1``: one progress line, updated in place, with the time left;
         ``2``: a line per epoch (loss, validation score, time).

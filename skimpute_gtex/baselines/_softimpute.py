@@ -337,7 +337,8 @@ class SoftImputeImputer(_BaseImputer):
         check_is_fitted(self)
         genes, numeric, codes = self._validate_input(X, reset=False)
         mask = ~np.isnan(genes)
-        return self._assemble(X, genes, mask, self._imputed(genes, mask, numeric, codes))
+        imputed = self._imputed(genes, mask, numeric, codes)
+        return self._assemble(X, genes, mask, imputed)
 
     def _imputed(self, genes, mask, numeric, codes):
         """The model's values of every entry of validated arrays, in data units."""
