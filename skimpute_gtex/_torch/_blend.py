@@ -37,13 +37,12 @@ the inductive scenario need not be that of the training data.
 """
 
 import numpy as np
-import torch
 
 from ..baselines import SoftImputeImputer
 from ..utils._compat import StrOptions
 from ..utils._progress import log
-from ._device import as_tensor, draw_seed
-from ._estimator import _Data, standardized_rows
+from ._device import draw_seed
+from ._estimator import _Data
 
 # the observed fractions at which the weight is measured: held-out entries
 # are predicted with the other observed entries of their row visible, or half
@@ -192,18 +191,11 @@ class _LowRankBlendMixin:
     def _standardized_predictions(self, networks, genes, visible, numeric, codes,
                                   mean, scale):
         """The networks' standardized predictions of every entry, given visible."""
-        for m in networks.values():
-            if m is not None:
-                m.eval()
         networks = {k: v for k, v in networks.items() if v is not None}
         out = np.empty(genes.shape, dtype=np.float64)
-        with torch.no_grad():
-            for sl, block in standardized_rows(genes, visible, mean, scale):
-                out[sl] = self._predict(
-                    networks, torch.from_numpy(block), as_tensor(visible[sl], "cpu"),
-                    as_tensor(numeric[sl], "cpu"),
-                    as_tensor(codes[sl], "cpu", dtype=torch.long),
-                ).numpy()
+        for sl, block in self._predicted_blocks(networks, genes, visible, numeric,
+                                                codes, mean, scale):
+            out[sl] = block
         return out
 
     def _set_blend(self, blend):
@@ -213,7 +205,7 @@ class _LowRankBlendMixin:
             self._low_rank, self.blend_visibility_, self.blend_weight_ = blend
 
     def _blended(self, imputed, genes, mask, numeric, codes):
-        low_rank = getattr(self, "_low_rank", None)
+        low_rank = self._low_rank
         if low_rank is None:
             return imputed
         other = low_rank._imputed(genes, mask, numeric, codes)

@@ -494,6 +494,27 @@ class _BaseTorchImputer(_BaseImputer):
             )
         return genes, numeric, codes, mask
 
+    def _predicted_blocks(self, networks, genes, mask, numeric, codes, mean,
+                          scale, predict=None):
+        """Yield ``(rows, standardized predictions)`` a block of rows at a time.
+
+        ``networks`` (put in eval mode) see ``genes`` standardized with
+        ``mean`` and ``scale`` where ``mask`` is True; ``predict(networks, x,
+        mask, numeric, codes)`` defaults to ``self._predict``. Gradients are off
+        within each prediction only.
+        """
+        predict = self._predict if predict is None else predict
+        for m in networks.values():
+            m.eval()
+        for sl, block in standardized_rows(genes, mask, mean, scale):
+            with torch.no_grad():
+                out = predict(
+                    networks, torch.from_numpy(block), as_tensor(mask[sl], "cpu"),
+                    as_tensor(numeric[sl], "cpu"),
+                    as_tensor(codes[sl], "cpu", dtype=torch.long),
+                )
+            yield sl, out.numpy()
+
     def _impute(self, X, draw=None, validated=None):
         """Shared body of transform: returns the imputed output array.
 
@@ -506,24 +527,12 @@ class _BaseTorchImputer(_BaseImputer):
         # entries of genes, imputations (float64 arithmetic, then X's dtype).
         # Each draw of sample_imputations needs X as it was: always a copy.
         filled = self._output_array(genes) if draw is None else genes.copy()
-        networks = self._fitted_networks()
-        for m in networks.values():
-            m.eval()
-        with torch.no_grad(), Threads(self.n_jobs):
-            blocks = standardized_rows(genes, mask, self.mean_, self.scale_)
-            for sl, block in blocks:
-                tensors = (
-                    torch.from_numpy(block),
-                    as_tensor(mask[sl], "cpu"),
-                    as_tensor(numeric[sl], "cpu"),
-                    as_tensor(codes[sl], "cpu", dtype=torch.long),
-                )
-                out = (
-                    self._predict(networks, *tensors)
-                    if draw is None
-                    else draw(networks, *tensors)
-                )
-                imputed = self._blended(out.numpy() * self.scale_ + self.mean_,
+        with Threads(self.n_jobs):
+            blocks = self._predicted_blocks(
+                self._fitted_networks(), genes, mask, numeric, codes,
+                self.mean_, self.scale_, draw)
+            for sl, out in blocks:
+                imputed = self._blended(out * self.scale_ + self.mean_,
                                         genes[sl], mask[sl], numeric[sl],
                                         codes[sl])
                 if self.clip:

@@ -43,8 +43,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._compat import Interval, _get_output_config, validate_params
-from ._device import as_tensor, draw_seed, make_generator
-from ._estimator import _PREDICT_CHUNK, standardized_rows
+from ._device import draw_seed, make_generator
+from ._estimator import _PREDICT_CHUNK
 from ._threads import Threads
 
 _N_FOLDS = 8  # at least this many folds: a network misses 1/8 of the entries
@@ -259,17 +259,11 @@ class _UncertaintyMixin:
         """
         genes, numeric, codes, mask = self._imputable(X)
         pred = np.empty(genes.shape, dtype=np.float64)
-        networks = self._fitted_networks()
-        for m in networks.values():
-            m.eval()
-        with torch.no_grad(), Threads(self.n_jobs):
-            for sl, block in standardized_rows(genes, mask, self.mean_, self.scale_):
-                out = self._predict(
-                    networks, torch.from_numpy(block), as_tensor(mask[sl], "cpu"),
-                    as_tensor(numeric[sl], "cpu"),
-                    as_tensor(codes[sl], "cpu", dtype=torch.long),
-                )
-                pred[sl] = out.numpy() * self.scale_ + self.mean_
+        with Threads(self.n_jobs):
+            for sl, out in self._predicted_blocks(
+                    self._fitted_networks(), genes, mask, numeric, codes,
+                    self.mean_, self.scale_):
+                pred[sl] = out * self.scale_ + self.mean_
         if self.clip:
             pred = np.clip(pred, self._clip_low, self._clip_high)
         r = mask.mean(axis=1) if genes.shape[1] else np.zeros(len(genes))
