@@ -82,8 +82,9 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         Mini-batch size; ``"auto"`` means ``n_samples // 16`` (training
         rows) clipped to [64, 256] (and at most ``n_samples``): small data
         gets many steps per epoch, large data batches that keep the matrix
-        products efficient (at 3,000 x 5,000, 187 rows instead of 64
-        reached a higher R² in 15% less time, see :ref:`benchmarks`).
+        products efficient (at 3,000 x 5,000, batches of 256 rows instead
+        of 64 reached R² 0.970 instead of 0.967 in 38% less time, see
+        :ref:`benchmarks`).
     learning_rate : {"constant", "adaptive"}, default="adaptive"
         ``"adaptive"``: when the monitored score has not improved for
         ``n_iter_no_change`` epochs, the best weights are restored and the
