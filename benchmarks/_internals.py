@@ -9,11 +9,15 @@ change, only this module needs to follow.
 import numpy as np
 
 
-def auto_batch_size(n_rows):
-    """The batch size that ``PMIImputer(batch_size="auto")`` uses on ``n_rows``."""
+def auto_batch_size(n_rows, early_stopped=True):
+    """The batch size ``PMIImputer(batch_size="auto")`` uses on ``n_rows``.
+
+    ``early_stopped``: whether the fit holds out rows for early stopping (the
+    default from 1,000 samples on), which batches more.
+    """
     from skimpute_gtex import PMIImputer
 
-    return PMIImputer()._batch_size(n_rows)
+    return PMIImputer()._batch_size(n_rows, early_stopped)
 
 
 def hidden_sizes(estimator):

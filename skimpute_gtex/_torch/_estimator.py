@@ -129,11 +129,17 @@ class _BaseTorchImputer(_BaseImputer):
     }
 
     # -------------------------------------------------------------- training
-    def _batch_size(self, n_rows):
+    # batch_size="auto" is n_rows // divisor clipped to [64, most]: 64 rows
+    # for small data, larger batches that keep big data throughput-bound.
+    # Under early stopping a subclass may batch more (_STOPPING_BATCH).
+    _AUTO_BATCH = (16, 256)
+    _STOPPING_BATCH = _AUTO_BATCH
+
+    def _batch_size(self, n_rows, early_stopped=False):
         if self.batch_size != "auto":
             return self.batch_size
-        # 64 rows for small data; larger batches keep big data throughput-bound
-        return int(min(n_rows, np.clip(n_rows // 16, 64, 256)))
+        divisor, most = self._STOPPING_BATCH if early_stopped else self._AUTO_BATCH
+        return int(min(n_rows, np.clip(n_rows // divisor, 64, most)))
 
     def _hidden(self):
         sizes = self.hidden_layer_sizes
@@ -337,7 +343,7 @@ class _BaseTorchImputer(_BaseImputer):
         vocab_sizes = [len(c) for c in self.categories_] if data.codes.shape[1] else []
         shape = (n_genes, data.numeric.shape[1], vocab_sizes)
         # one network's schedule: the step budget applies without early stopping
-        batch_size = min(self._batch_size(n_rows), n_rows)
+        batch_size = min(self._batch_size(n_rows, val_data is not None), n_rows)
         steps_per_epoch = n_batches(n_rows, batch_size)
         epochs = n_epochs(
             self.max_iter, None if val_data is not None else self.max_steps,
