@@ -18,6 +18,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from skimpute_gtex import GAINImputer, PMIImputer
+from skimpute_gtex._torch._training import n_batches
 from skimpute_gtex.metrics import make_imputation_scorer, masked_r2_score
 
 from .conftest import FAST
@@ -73,7 +74,7 @@ def test_random_state_decides_the_run(cls, gtex_small):
 
 
 @pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
-def test_blockwise_standardization_changes_no_bit(cls, gtex_small, monkeypatch):
+def test_row_blocks_change_no_training_bit(cls, gtex_small, monkeypatch):
     # fit and transform standardize the data a block of rows at a time to
     # bound memory, and predict a block at a time. Training must not change
     # at all; the predictions may differ in their last bits only (on a 2-core
@@ -257,7 +258,6 @@ def test_fixed_budget_runs_every_epoch_without_warning(gtex_small):
         assert imp.n_iter_ == 3 and imp.n_steps_ == 39
 
 
-
 @pytest.mark.parametrize("cls, early_stopping, batch", [
     (PMIImputer, True, 1080 // 4),  # PMI batches more under early stopping
     (PMIImputer, False, 1200 // 16),
@@ -271,8 +271,6 @@ def test_auto_batch_size_by_regime(cls, early_stopping, batch):
               "early_stopping": early_stopping, "n_estimators": 1}
     imp = cls(**params).fit(X)
     n_rows = 1080 if early_stopping else 1200
-    from skimpute_gtex._torch._training import n_batches
-
     assert imp.n_steps_ == n_batches(n_rows, batch)
 
 
@@ -423,7 +421,7 @@ def test_clone_keeps_params():
     "n_rows, batch_size", [(9, 8), (17, 8), (16, 8), (3, 2), (5, 64)]
 )
 def test_batches_cover_rows_without_singletons(n_rows, batch_size):
-    from skimpute_gtex._torch._training import batches, n_batches
+    from skimpute_gtex._torch._training import batches
 
     chunks = batches(n_rows, batch_size, torch.Generator().manual_seed(0))
     assert len(chunks) == n_batches(n_rows, batch_size)

@@ -329,7 +329,8 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
     }
     # under early stopping (large data): a quarter of the training rows, at
     # most 512 (issue 13: at 3,000 x 5,000 more accurate per epoch than 168
-    # rows, and cheaper per epoch; docs/benchmarks.rst, "Speed variants")
+    # rows, and cheaper per epoch; docs/benchmarks.rst, "Speed, threads and
+    # memory")
     _STOPPING_BATCH = (4, 512)
 
     def __init__(
