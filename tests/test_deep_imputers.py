@@ -542,6 +542,37 @@ def test_sample_imputations_copy_false_and_sparse(gtex_small):
     assert isinstance(draws, np.ndarray) and np.array_equal(draws, dense)
 
 
+@pytest.mark.parametrize("n_rows", [40, 7])  # 7: padded to 16 rows
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bfloat16"])
+def test_network_skips_the_data_gradient_and_changes_no_other(n_rows, bf16):
+    # ConditionalMLP takes its first product so that backward computes no
+    # input gradient of the expression columns; outputs and every parameter
+    # gradient must match one plain product over the concatenated input
+    from skimpute_gtex._torch._networks import ConditionalMLP
+
+    g = torch.Generator().manual_seed(0)
+    net = ConditionalMLP(20, 10, 1, [5, 3], (16, 8), 0.0, True)
+    x = torch.randn(n_rows, 10, generator=g)
+    m = (torch.rand(n_rows, 10, generator=g) > 0.5).float()
+    num = torch.randn(n_rows, 1, generator=g)
+    codes = torch.stack([torch.randint(0, 5, (n_rows,), generator=g),
+                         torch.randint(0, 3, (n_rows,), generator=g)], 1)
+    runs = []
+    for plain in (False, True):
+        net.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            if plain:
+                inputs = [x * m, m, num, net.embeddings(codes)]
+                out = net.body(torch.cat(inputs, dim=1))
+            else:
+                out = net((x * m, m), num, codes)
+        out.float().square().sum().backward()
+        runs.append([out.float(), *(p.grad for p in net.parameters())])
+    assert all(p.grad.dtype == torch.float32 for p in net.parameters())
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
 def test_thread_count_changes_no_bit(cls, gtex_small):
     # n_jobs=None moves between thread counts while training (timing-driven);

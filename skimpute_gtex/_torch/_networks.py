@@ -10,6 +10,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def embedding_dim(vocab_size):
@@ -104,6 +105,75 @@ class Linear(nn.Linear):
             return super().forward(x)
         pad = x.new_zeros((_MIN_GEMM_ROWS - n, x.shape[1]))
         return super().forward(torch.cat([x, pad]))[:n]
+
+    def forward_tail(self, x, tail):
+        """``self(x)`` where ``tail`` holds the values of x's last columns
+        and only ``tail`` (not the rest of x) may need a gradient.
+
+        In PMI the expression inputs (most of x) never need one, but the
+        covariate embeddings at x's end do, and one plain product over x would
+        make backward compute the input gradient of all of x: at 5,000 genes
+        a third more matrix work per training step. Here backward computes
+        the gradients of the weights and of ``tail`` only; the forward product
+        is the same. x itself must not need a gradient.
+        """
+        n = x.shape[0]
+        if x.device.type != "cpu" or not 0 < n < _MIN_GEMM_ROWS:
+            return _TailGradLinear.apply(x, tail, self.weight, self.bias)
+        x, tail = (torch.cat([t, t.new_zeros((_MIN_GEMM_ROWS - n, t.shape[1]))])
+                   for t in (x, tail))
+        return _TailGradLinear.apply(x, tail, self.weight, self.bias)[:n]
+
+
+def _autocast_dtype(device_type):
+    """The dtype autocast casts matrix products to on ``device_type``, or
+    None outside autocast (torch >= 2.4 API, older fallbacks)."""
+    if hasattr(torch, "get_autocast_dtype"):
+        if torch.is_autocast_enabled(device_type):
+            return torch.get_autocast_dtype(device_type)
+        return None
+    if device_type == "cpu":
+        on, dtype = torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()
+    else:
+        on, dtype = torch.is_autocast_enabled(), torch.get_autocast_gpu_dtype()
+    return dtype if on else None
+
+
+class _TailGradLinear(torch.autograd.Function):
+    """``F.linear(x, weight, bias)`` whose backward gives gradients to the
+    weights and to ``tail`` (the values of x's last columns) only.
+
+    Under autocast the product runs in autocast's dtype as ``F.linear``
+    would, and the gradients come back in the dtypes of their inputs.
+    """
+
+    @staticmethod
+    def forward(ctx, x, tail, weight, bias):
+        ctx.dtypes = (tail.dtype, weight.dtype,
+                      None if bias is None else bias.dtype)
+        dtype = _autocast_dtype(x.device.type)
+        if dtype is not None:
+            x, weight = x.to(dtype), weight.to(dtype)
+            bias = None if bias is None else bias.to(dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            out = F.linear(x, weight, bias)
+        ctx.save_for_backward(x, weight)
+        ctx.n_tail = tail.shape[1]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        tail_dtype, weight_dtype, bias_dtype = ctx.dtypes
+        grad = grad.to(x.dtype)
+        grad_tail = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[1] and ctx.n_tail:
+            grad_tail = grad.mm(weight[:, -ctx.n_tail:]).to(tail_dtype)
+        if ctx.needs_input_grad[2]:
+            grad_weight = grad.t().mm(x).to(weight_dtype)
+        if ctx.needs_input_grad[3]:
+            grad_bias = grad.sum(0).to(bias_dtype)
+        return None, grad_tail, grad_weight, grad_bias
 
 
 def set_generator(module, generator):
@@ -234,4 +304,13 @@ class ConditionalMLP(nn.Module):
         )
 
     def forward(self, tensors, numeric, codes):
-        return self.body(torch.cat([*tensors, numeric, self.embeddings(codes)], dim=1))
+        embedded = self.embeddings(codes)
+        if any(t.requires_grad for t in tensors) or not torch.is_grad_enabled():
+            return self.body(torch.cat([*tensors, numeric, embedded], dim=1))
+        # the expression inputs need no gradient (PMI, GAIN's generator):
+        # backward skips their input gradient (Linear.forward_tail)
+        x = torch.cat([*tensors, numeric, embedded.detach()], dim=1)
+        out = self.body[0].forward_tail(x, embedded)
+        for layer in self.body[1:]:
+            out = layer(out)
+        return out
