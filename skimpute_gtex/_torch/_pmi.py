@@ -77,8 +77,9 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         small data gets many steps per epoch, large data batches that keep
         the matrix products efficient. At 3,000 x 5,000, batches of 512 rows
         instead of 168 gave a higher validation R² at every epoch from the
-        11th on (best 0.9675 against 0.9662) and each epoch cost less
-        (:ref:`benchmarks`).
+        11th on (best 0.9675 against 0.9662) and each epoch cost less; at
+        GTEx scale (15,201 x 12,557) 256 rows scored higher (R² 0.969
+        against 0.966, :ref:`benchmarks`).
     learning_rate : {"constant", "adaptive"}, default="adaptive"
         ``"adaptive"``: when the monitored score has not improved for
         ``n_iter_no_change`` epochs, the best weights are restored and the
