@@ -101,10 +101,9 @@ class Linear(nn.Linear):
 
     def forward(self, x):
         n = x.shape[0]
-        if x.dim() != 2 or not 0 < n < _MIN_GEMM_ROWS or x.device.type != "cpu":
+        if x.dim() != 2 or not _padded(x):
             return super().forward(x)
-        pad = x.new_zeros((_MIN_GEMM_ROWS - n, x.shape[1]))
-        return super().forward(torch.cat([x, pad]))[:n]
+        return super().forward(_pad_rows(x))[:n]
 
     def forward_tail(self, x, tail):
         """``self(x)`` where ``tail`` holds the values of x's last columns
@@ -117,12 +116,21 @@ class Linear(nn.Linear):
         the gradients of the weights and of ``tail`` only; the forward product
         is the same. x itself must not need a gradient.
         """
-        n = x.shape[0]
-        if x.device.type != "cpu" or not 0 < n < _MIN_GEMM_ROWS:
+        if not _padded(x):
             return _TailGradLinear.apply(x, tail, self.weight, self.bias)
-        x, tail = (torch.cat([t, t.new_zeros((_MIN_GEMM_ROWS - n, t.shape[1]))])
-                   for t in (x, tail))
-        return _TailGradLinear.apply(x, tail, self.weight, self.bias)[:n]
+        out = _TailGradLinear.apply(_pad_rows(x), _pad_rows(tail), self.weight,
+                                    self.bias)
+        return out[:x.shape[0]]
+
+
+def _padded(x):
+    """Whether :class:`Linear` pads ``x`` (a CPU input of 1 to 15 rows)."""
+    return x.device.type == "cpu" and 0 < x.shape[0] < _MIN_GEMM_ROWS
+
+
+def _pad_rows(t):
+    """``t`` with zero rows appended up to ``_MIN_GEMM_ROWS`` rows."""
+    return torch.cat([t, t.new_zeros((_MIN_GEMM_ROWS - t.shape[0], t.shape[1]))])
 
 
 def _autocast_dtype(device_type):
@@ -310,7 +318,8 @@ class ConditionalMLP(nn.Module):
         # the expression inputs need no gradient (PMI, GAIN's generator):
         # backward skips their input gradient (Linear.forward_tail)
         x = torch.cat([*tensors, numeric, embedded.detach()], dim=1)
-        out = self.body[0].forward_tail(x, embedded)
-        for layer in self.body[1:]:
+        first, *rest = self.body
+        out = first.forward_tail(x, embedded)
+        for layer in rest:
             out = layer(out)
         return out
