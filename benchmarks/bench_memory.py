@@ -31,6 +31,7 @@ import pandas as pd  # noqa: E402
 
 from benchmarks.machine import maxrss_mb, rss_mb  # noqa: E402
 from skimpute_gtex import PMIImputer  # noqa: E402
+from skimpute_gtex._torch._device import resolve_precision  # noqa: E402
 from skimpute_gtex.datasets import make_gtex_like, simulate_missing  # noqa: E402
 
 
@@ -67,6 +68,9 @@ def main(argv=None):
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--genes", type=int, default=12557)
+    parser.add_argument("--precision", default="auto",
+                        choices=["auto", "float32", "bfloat16"],
+                        help="PMIImputer's precision (default: its default)")
     parser.add_argument("--output", help="JSON file to write")
     args = parser.parse_args(argv)
     data = make_gtex_like(args.samples, args.genes, n_tissues=49, random_state=0)
@@ -75,19 +79,23 @@ def main(argv=None):
     frame = pd.concat([pd.DataFrame(X, columns=data.expression.columns),
                        data.covariates[["tissue", "sex", "age"]]
                        .reset_index(drop=True)], axis=1)
-    est = PMIImputer(covariates=data.covariate_spec, max_iter=1, random_state=0)
+    est = PMIImputer(covariates=data.covariate_spec, max_iter=1, random_state=0,
+                     precision=args.precision)
     input_mb = frame.memory_usage(deep=True).sum() / 2**20
+    # what the fits in the workers train in ("auto" resolved on this machine)
+    precision = resolve_precision(args.precision, "cpu")
     del data, X
     fit, total = _in_worker(_measure, est, frame)
     fit_transform = _in_worker(_measure_fit_transform, est, frame)
     print(f"{args.samples} x {args.genes} (input {input_mb:.0f} MB): peak growth "
           f"{fit:.0f} MB after fit, {total:.0f} MB after fit + transform, "
           f"{fit_transform:.0f} MB in fit_transform "
-          f"({fit_transform / input_mb:.2f}x the input)")
+          f"({fit_transform / input_mb:.2f}x the input; training in "
+          f"{precision})")
     if args.output:
         with open(args.output, "w") as f:
             json.dump(dict(n_samples=args.samples, n_genes=args.genes,
-                           input_mb=input_mb, fit_mb=fit,
+                           precision=precision, input_mb=input_mb, fit_mb=fit,
                            fit_then_transform_mb=total,
                            fit_transform_mb=fit_transform,
                            fit_transform_ratio=fit_transform / input_mb), f,

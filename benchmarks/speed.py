@@ -5,7 +5,9 @@
 * PMI's steady-state training rate is the time difference between a fit of
   ``epochs[1]`` and one of ``epochs[0]`` epochs on ``n_pmi`` rows, so that the
   one-off costs (validation, standardization, building the network) are not
-  counted as training; it gives the GFLOP/s, against the measured matmul rate.
+  counted as training; it gives the GFLOP/s, against the measured matmul rate
+  of the precision the fit used (``precision_``: float32, or bfloat16 under
+  autocast).
 * PMI end to end at full scale is *measured*, not extrapolated: the in-place
   PMI record of the same invocation when there is one, else one such run
   here, with the harness's protocol (defaults, early stopping, fit +
@@ -16,6 +18,7 @@ import time
 import warnings
 
 import numpy as np
+import torch
 from sklearn.impute import KNNImputer
 
 from skimpute_gtex import PMIImputer
@@ -77,6 +80,8 @@ def _pmi_steady(ctx, subset, spec, n_pmi, epochs, n_full, n_genes):
     # them a second time
     params = dict(batch_size=batch, early_stopping=False, n_estimators=1,
                   blend_low_rank=False)
+    if getattr(ctx.args, "precision", None):
+        params["precision"] = ctx.args.precision
     if ctx.args.fast:
         params["hidden_layer_sizes"] = FAST_PARAMS["PMI"]["hidden_layer_sizes"]
 
@@ -102,7 +107,7 @@ def _pmi_steady(ctx, subset, spec, n_pmi, epochs, n_full, n_genes):
     gflops = flops * n_pmi / per_epoch / 1e9
     ctx.log(f"speed: PMI {per_epoch:.2f} s per epoch on {n_pmi} rows, "
             f"{gflops:.1f} GFLOP/s")
-    return dict(n=n_pmi, batch_size=batch, hidden=hidden,
+    return dict(n=n_pmi, batch_size=batch, hidden=hidden, precision=est.precision_,
                 fit_s={str(e): t for e, t in times.items()}, epoch_s=per_epoch,
                 transform_s=t_transform, gflops=gflops,
                 epoch_full_extrapolated_s=per_epoch * n_full / n_pmi)
@@ -122,13 +127,20 @@ def _pmi_full(ctx, dataset):
     return full
 
 
-def extra_speed(ctx, sizes_knn=(500, 1000, 2000), n_pmi=2000, epochs=(2, 6)):
-    """PMI vs KNN at GTEx scale on CPU, PMI throughput vs the matmul peak."""
+def extra_speed(ctx, sizes_knn=(500, 1000, 2000), n_pmi=2000, epochs=(2, 6),
+                matmul_n=2048):
+    """PMI vs KNN at GTEx scale on CPU, PMI throughput vs the matmul peak.
+
+    The peaks are ``torch.mm`` rates of ``matmul_n`` x ``matmul_n`` matrices
+    in float32 and in bfloat16.
+    """
     dataset = ctx.dataset("synthetic_gtex_scale")
     n_full, g = dataset.genes.shape
     X = dataset.genes.to_numpy()
-    peak = matmul_gflops()
-    ctx.log(f"speed: matmul peak {peak:.1f} GFLOP/s")
+    peak = matmul_gflops(matmul_n)
+    peak_bf16 = matmul_gflops(matmul_n, dtype=torch.bfloat16)
+    ctx.log(f"speed: matmul peak {peak:.1f} GFLOP/s (float32), "
+            f"{peak_bf16:.1f} (bfloat16)")
     rng = np.random.RandomState(0)
 
     def subset(n):
@@ -138,7 +150,7 @@ def extra_speed(ctx, sizes_knn=(500, 1000, 2000), n_pmi=2000, epochs=(2, 6)):
 
     spec = dataset.covariate_spec
     result = dict(n_samples=n_full, n_genes=g, matmul_gflops=peak,
-                  threads=ctx.args.threads)
+                  matmul_gflops_bfloat16=peak_bf16, threads=ctx.args.threads)
     result.update(_knn_scaling(ctx, subset, spec, sizes_knn, n_full))
     result["pmi_steady"] = _pmi_steady(ctx, subset, spec, min(n_pmi, n_full),
                                        epochs, n_full, g)
@@ -160,7 +172,10 @@ def speed_text(result):
     n_full, g = r["n_samples"], r["n_genes"]
     knn_full, knn_last = r["knn_full_extrapolated_s"], r["knn_full_extrapolated_last_s"]
     steady, full = r["pmi_steady"], r["pmi_full"]
-    peak, gflops = r["matmul_gflops"], steady["gflops"]
+    gflops = steady["gflops"]
+    # results stored before the precision was recorded trained in float32
+    precision = steady.get("precision", "float32")
+    peak = r["matmul_gflops"] if precision == "float32" else r["matmul_gflops_bfloat16"]
     lines = [
         f"Data: {r['dataset']} ({n_full:,} x {g:,}), {r['missing_rate']:.0%} MCAR; "
         f"{r['threads']} thread(s), device {r['device']}.",
@@ -185,12 +200,12 @@ def speed_text(result):
                      f"({full['message']}).")
     lines.append(
         f"PMI steady-state training (hidden {tuple(steady['hidden'])}, batch "
-        f"{steady['batch_size']}, {steady['n']:,} rows, fits of "
+        f"{steady['batch_size']}, {precision}, {steady['n']:,} rows, fits of "
         + " and ".join(f"{e} epochs" for e in steady["fit_s"])
         + f" differenced): {steady['epoch_s']:.2f} s per epoch, i.e. "
         f"{steady['epoch_full_extrapolated_s']:.1f} s per epoch at {n_full:,} rows; "
         f"**{gflops:.0f} GFLOP/s** of the arithmetic done (forward, weight "
         "gradients, input gradients of all layers but the first) against a "
-        f"measured fp32 torch.mm 2048x2048 rate of {peak:.0f} GFLOP/s "
+        f"measured {precision} torch.mm 2048x2048 rate of {peak:.0f} GFLOP/s "
         f"({gflops / peak:.0%}).")
     return "\n".join(f"- {line}" for line in lines)

@@ -63,6 +63,11 @@ STUDY = {
     "PMI-auto-h256": _pmi(**{**V2, "n_estimators": "auto",
                              "hidden_layer_sizes": (256, 256)}),
     "PMI-v1-ema": _pmi(ema_decay=0.995),
+    # issue 13: dropout of the early-stopping regime (n >= 1000)
+    "PMI-d0.1": _pmi(dropout=0.1),
+    "PMI-d0.05": _pmi(dropout=0.05),
+    # issue 13: the defaults under bfloat16 autocast (is "auto" safe?)
+    "PMI-bf16": _pmi(precision="bfloat16"),
     "PMI-v1-ema-bf16": _pmi(ema_decay=0.995, precision="bfloat16"),
 }
 

@@ -199,7 +199,7 @@ def test_speed_extra_measures_pmi_end_to_end(tmp_path, tiny):
     ctx = studies.StudyContext(_speed_args(tmp_path), log=logged.append,
                                datasets={"synthetic_gtex_scale": tiny})
     result, text = speed.extra_speed(ctx, sizes_knn=(30, 60), n_pmi=60,
-                                     epochs=(1, 2))
+                                     epochs=(1, 2), matmul_n=128)
     assert [r["n"] for r in result["knn"]] == [30, 60]
     steady = result["pmi_steady"]
     assert steady["epoch_s"] > 0 and steady["gflops"] > 0
@@ -212,6 +212,24 @@ def test_speed_extra_measures_pmi_end_to_end(tmp_path, tiny):
     assert any("PMI" in line and "inplace" in line for line in logged)
 
 
+def test_speed_extra_rates_against_the_peak_of_the_precision_used(tmp_path, tiny):
+    ctx = studies.StudyContext(_speed_args(tmp_path, "--precision", "bfloat16"),
+                               log=lambda line: None,
+                               datasets={"synthetic_gtex_scale": tiny})
+    result, text = speed.extra_speed(ctx, sizes_knn=(30, 60), n_pmi=60,
+                                     epochs=(1, 2), matmul_n=128)
+    steady = result["pmi_steady"]
+    assert steady["precision"] == "bfloat16"
+    assert result["matmul_gflops_bfloat16"] > 0
+    share = f"{steady['gflops'] / result['matmul_gflops_bfloat16']:.0%}"
+    assert "measured bfloat16 torch.mm" in text and f"({share})" in text
+    # a result stored before the precision was recorded: float32
+    del steady["precision"]
+    share = f"{steady['gflops'] / result['matmul_gflops']:.0%}"
+    old = speed.speed_text(result)
+    assert "measured float32 torch.mm" in old and f"({share})" in old
+
+
 def test_speed_extra_reuses_the_full_scale_record(tmp_path, tiny):
     record = dict(dataset=tiny.name, scenario="inplace", method="PMI",
                   status="ok", message="", n_fit=80, n_genes=10, r2_mean=0.5,
@@ -221,7 +239,7 @@ def test_speed_extra_reuses_the_full_scale_record(tmp_path, tiny):
                                records=[record],
                                datasets={"synthetic_gtex_scale": tiny})
     result, text = speed.extra_speed(ctx, sizes_knn=(30, 60), n_pmi=60,
-                                     epochs=(1, 2))
+                                     epochs=(1, 2), matmul_n=128)
     assert result["pmi_full"]["time_s"] == 2.0 and result["pmi_full"]["n_iter"] == 7
     assert not any("inplace" in line for line in logged)  # nothing rerun
     assert "7 epochs" in text
