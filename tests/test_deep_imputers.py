@@ -573,6 +573,31 @@ def test_network_skips_the_data_gradient_and_changes_no_other(n_rows, bf16):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("native", [False, True], ids=["no-bf16", "bf16"])
+def test_precision_auto_is_bfloat16_where_the_hardware_has_it(
+    native, monkeypatch, gtex_small
+):
+    # "auto" (PMI's default) must train exactly as the precision it resolves
+    # to, and say which in precision_; forced bfloat16 trains differently
+    from skimpute_gtex._torch import _device
+
+    assert PMIImputer().precision == "auto"
+    assert GAINImputer().precision == "float32"
+    X = _genes(gtex_small)
+    fast = dict(FAST, blend_low_rank=False)  # the network's output alone
+    outs = {}
+    for precision in ("float32", "bfloat16"):
+        est = PMIImputer(precision=precision, **fast).fit(X)
+        assert est.precision_ == precision
+        outs[precision] = est.transform(X)
+    assert not np.array_equal(outs["float32"], outs["bfloat16"])
+    monkeypatch.setattr(_device, "bf16_supported", lambda device: native)
+    est = PMIImputer(**fast).fit(X)
+    expected = "bfloat16" if native else "float32"
+    assert est.precision_ == expected
+    assert np.array_equal(est.transform(X), outs[expected])
+
+
 @pytest.mark.parametrize("cls", IMPUTERS, ids=ids)
 def test_thread_count_changes_no_bit(cls, gtex_small):
     # n_jobs=None moves between thread counts while training (timing-driven);

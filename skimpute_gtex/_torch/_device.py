@@ -86,15 +86,24 @@ def _bf16_supported(device):
         return False
 
 
+def resolve_precision(precision, device):
+    """``"float32"`` or ``"bfloat16"``: what ``precision`` means on ``device``.
+
+    ``"auto"`` is bfloat16 where :func:`bf16_supported` and float32 elsewhere.
+    """
+    if precision == "auto":
+        return "bfloat16" if bf16_supported(device) else "float32"
+    return precision
+
+
 def autocast(precision, device):
     """Autocast context for the forward pass: bfloat16 matmuls or none.
 
     ``precision`` is ``"float32"`` (no autocast), ``"bfloat16"`` or ``"auto"``
-    (bfloat16 where :func:`bf16_supported`). Weights stay float32 (the
-    optimizer updates float32 master weights) and callers compute the loss in
-    float32.
+    (:func:`resolve_precision`). Weights stay float32 (the optimizer updates
+    float32 master weights) and callers compute the loss in float32.
     """
     device = torch.device(device)
-    use = precision == "bfloat16" or (precision == "auto" and bf16_supported(device))
+    use = resolve_precision(precision, device) == "bfloat16"
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
 

@@ -13,16 +13,16 @@ from .._base import _BaseImputer
 from ..utils._compat import Interval, StrOptions, _fit_context
 from ..utils._constraints import PositiveIntegers, UnitRange
 from ..utils._progress import Progress, log
-from ._device import as_tensor, draw_seed, make_generator, resolve_device
+from ._device import (
+    as_tensor,
+    draw_seed,
+    make_generator,
+    resolve_device,
+    resolve_precision,
+)
 from ._networks import AveragedNetworks, build, set_generator
 from ._threads import Threads
-from ._training import (
-    n_batches,
-    n_epochs,
-    total,
-    train,
-    train_members,
-)
+from ._training import n_batches, n_epochs, total, train, train_members
 
 _PREDICT_CHUNK = 4096  # rows per forward pass in transform: bounded memory
 _MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
@@ -300,6 +300,7 @@ class _BaseTorchImputer(_BaseImputer):
         self._set_blend(blend)
         self.mean_, self.scale_ = mean, scale
         self._set_history(histories)
+        self.precision_ = resolve_precision(self.precision, device)
         self._thread_choices = threads.choices
         self._set_calibration(calibrator, members)  # needs mean_ and scale_
         return validated

@@ -227,6 +227,9 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         Number of networks trained and averaged.
     n_steps_ : int
         Number of optimisation steps (mini-batches) run, all networks together.
+    precision_ : {"float32", "bfloat16"}
+        Arithmetic the training used: ``precision``, with ``"auto"`` resolved
+        for the device and machine of the fit.
     loss_curve_ : list of float
         Generator loss per epoch.
     validation_scores_ : list of float or None

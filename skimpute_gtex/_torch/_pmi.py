@@ -163,12 +163,18 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         Where to train: ``"auto"`` uses CUDA when available. The fitted network
         is kept on the CPU, so a pickle loads on any machine; ``transform``
         runs on the CPU.
-    precision : {"float32", "bfloat16", "auto"}, default="float32"
+    precision : {"float32", "bfloat16", "auto"}, default="auto"
         Arithmetic of the training forward pass. ``"bfloat16"`` runs the
         matrix products under :func:`torch.autocast` in bfloat16 (weights,
         optimizer state and loss stay float32); ``"auto"`` does so where the
         device supports bfloat16 natively (CUDA with bfloat16, CPUs with
-        AVX512-BF16 or AMX) and uses float32 elsewhere. Prediction is float32.
+        AVX512-BF16 or AMX) and uses float32 elsewhere (``precision_`` says
+        which). Prediction is float32. On every benchmark set bfloat16
+        training moved the per-gene R² by at most 0.002 against float32
+        (0.001 relative to the gene mean), and on a CPU with AVX512-BF16 it
+        made the 3,000 x 5,000 benchmark fit 1.65x faster
+        (:ref:`benchmarks`). ``"float32"`` keeps a fit's numbers from
+        depending on whether the machine has bfloat16.
     n_jobs : int, default=None
         CPU threads of torch's kernels during ``fit`` and ``transform``, set
         for the calling thread only and restored afterwards (the threadpoolctl
@@ -246,6 +252,9 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         Number of networks trained and averaged.
     n_steps_ : int
         Number of optimisation steps (mini-batches) run, all networks together.
+    precision_ : {"float32", "bfloat16"}
+        Arithmetic the training used: ``precision``, with ``"auto"`` resolved
+        for the device and machine of the fit.
     loss_curve_ : list of float
         Training loss (masked MSE, standardized units) per epoch.
     validation_scores_ : list of float or None
@@ -362,7 +371,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         add_indicator=False,
         copy=True,
         device="auto",
-        precision="float32",
+        precision="auto",
         calibration=False,
         blend_low_rank="auto",
         n_jobs=None,
