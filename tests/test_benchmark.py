@@ -222,7 +222,7 @@ def test_speed_extra_rates_against_the_peak_of_the_precision_used(tmp_path, tiny
     assert steady["precision"] == "bfloat16"
     assert result["matmul_gflops_bfloat16"] > 0
     share = f"{steady['gflops'] / result['matmul_gflops_bfloat16']:.0%}"
-    assert "measured bfloat16 torch.mm" in text and f"({share})" in text
+    assert "measured bfloat16 torch.mm 128x128" in text and f"({share})" in text
     # a result stored before the precision was recorded: float32
     del steady["precision"]
     share = f"{steady['gflops'] / result['matmul_gflops']:.0%}"
