@@ -178,7 +178,10 @@ class _TailGradLinear(torch.autograd.Function):
         if ctx.needs_input_grad[1] and ctx.n_tail:
             grad_tail = grad.mm(weight[:, -ctx.n_tail:]).to(tail_dtype)
         if ctx.needs_input_grad[2]:
-            grad_weight = grad.t().mm(x).to(weight_dtype)
+            # grad.t() made contiguous first: oneDNN's bfloat16 product with
+            # a transposed left operand ran 15-20% slower at PMI's first
+            # layer (512 x 512 by 512 x 10,007: 15.4 vs 13.3 ms, 2-core EPYC)
+            grad_weight = grad.t().contiguous().mm(x).to(weight_dtype)
         if ctx.needs_input_grad[3]:
             grad_bias = grad.sum(0).to(bias_dtype)
         return None, grad_tail, grad_weight, grad_bias
@@ -312,6 +315,7 @@ class ConditionalMLP(nn.Module):
         )
 
     def forward(self, tensors, numeric, codes):
+        """The network on ``[*tensors, numeric, embeddings(codes)]``."""
         embedded = self.embeddings(codes)
         if any(t.requires_grad for t in tensors) or not torch.is_grad_enabled():
             return self.body(torch.cat([*tensors, numeric, embedded], dim=1))
@@ -323,3 +327,31 @@ class ConditionalMLP(nn.Module):
         for layer in rest:
             out = layer(out)
         return out
+
+    def forward_prefilled(self, inputs, numeric, codes):
+        """``forward`` on an input matrix the caller has filled in part.
+
+        ``inputs`` is a contiguous ``(n, in_features)`` tensor whose first
+        ``n_inputs`` columns already hold the per-gene inputs (which need no
+        gradient); this writes the numerical covariates and the embeddings
+        into its last columns and runs the network. Training steps fill one
+        reused buffer (in bfloat16 under bfloat16 autocast) instead of
+        allocating, concatenating and casting a new input matrix per step:
+        at 5,000 genes that is 20 MB written twice and read once less per
+        step. ``inputs`` is saved for backward: it must not change until
+        backward has run.
+        """
+        embedded = self.embeddings(codes)
+        start = inputs.shape[1] - numeric.shape[1] - embedded.shape[1]
+        inputs[:, start:start + numeric.shape[1]].copy_(numeric)
+        inputs[:, start + numeric.shape[1]:].copy_(embedded.detach())
+        first, *rest = self.body
+        out = first.forward_tail(inputs, embedded)
+        for layer in rest:
+            out = layer(out)
+        return out
+
+    @property
+    def in_features(self):
+        """Width of the network's input: per-gene inputs and covariates."""
+        return self.body[0].in_features
