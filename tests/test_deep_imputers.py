@@ -573,6 +573,78 @@ def test_network_skips_the_data_gradient_and_changes_no_other(n_rows, bf16):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bfloat16"])
+def test_prefilled_input_buffer_trains_as_the_concatenated_input(bf16):
+    # PMI's step writes x * visible and visible into a reused buffer (in
+    # bfloat16 under bfloat16 autocast); the network then fills the covariate
+    # columns. Outputs and gradients must be those of forward's own input.
+    from skimpute_gtex._torch._networks import ConditionalMLP
+
+    g = torch.Generator().manual_seed(1)
+    net = ConditionalMLP(20, 10, 1, [5, 3], (16, 8), 0.0, True)
+    x = torch.randn(24, 10, generator=g)
+    m = (torch.rand(24, 10, generator=g) > 0.5).float()
+    num = torch.randn(24, 1, generator=g)
+    codes = torch.stack([torch.randint(0, 5, (24,), generator=g),
+                         torch.randint(0, 3, (24,), generator=g)], 1)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    runs = []
+    for prefilled in (False, True):
+        net.zero_grad()
+        buffer = torch.full((24, net.in_features), float("nan"), dtype=dtype)
+        buffer[:, :10], buffer[:, 10:20] = x * m, m
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = (net.forward_prefilled(buffer, num, codes) if prefilled
+                   else net((x * m, m), num, codes))
+        out.float().square().sum().backward()
+        runs.append([out.float(), *(p.grad for p in net.parameters())])
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_masked_squared_error_matches_autograd():
+    # PMI's loss, one custom autograd function: the value and gradient of
+    # total((out - x)^2 * hidden) / max(hidden.sum(), 1)
+    from skimpute_gtex._torch._pmi import _MaskedSquaredError
+    from skimpute_gtex._torch._training import total
+
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(30, 7, generator=g)
+    hidden = (torch.rand(30, 7, generator=g) > 0.6).to(torch.uint8)
+    for dtype in (torch.float32, torch.bfloat16):
+        for h in (hidden, torch.zeros_like(hidden)):  # none hidden: loss 0
+            out = torch.randn(30, 7, generator=g).to(dtype).requires_grad_()
+            ref = out.detach().clone().requires_grad_()
+            loss = _MaskedSquaredError.apply(out, x, h)
+            expected = (total(((ref.float() - x) ** 2) * h)
+                        / h.sum().clamp_min(1.0))
+            (3 * loss).backward()
+            (3 * expected).backward()
+            assert out.grad.dtype == dtype
+            torch.testing.assert_close(loss, expected)
+            torch.testing.assert_close(out.grad, ref.grad)
+
+
+def test_keep_sampler_draws_each_row_at_its_probability():
+    # the CPU sampler of PMI's visible entries: True with probability p per
+    # row (within 2e-5 by construction), decided by the generator's seed
+    from skimpute_gtex._torch._pmi import _keep_sampler
+
+    cpu = torch.device("cpu")
+    p = torch.tensor([[0.0], [0.1], [0.5], [0.9], [1.0]])
+    draw = _keep_sampler(torch.Generator().manual_seed(3), cpu)
+    keep = torch.cat([draw(p, (5, 20000)) for _ in range(5)], dim=1)
+    assert keep.dtype == torch.bool and keep.shape == (5, 100000)
+    freq = keep.double().mean(1)
+    assert freq[0] == 0 and freq[-1] == 1
+    # binomial sd at n=1e5 is at most 0.0016
+    torch.testing.assert_close(freq, p[:, 0].double(), atol=0.008, rtol=0)
+    again = _keep_sampler(torch.Generator().manual_seed(3), cpu)
+    other = _keep_sampler(torch.Generator().manual_seed(4), cpu)
+    assert torch.equal(again(p, (5, 20000)), keep[:, :20000])
+    assert not torch.equal(other(p, (5, 20000)), keep[:, :20000])
+
+
 @pytest.mark.parametrize("native", [False, True], ids=["no-bf16", "bf16"])
 def test_precision_auto_is_bfloat16_where_the_hardware_has_it(
     native, monkeypatch, gtex_small

@@ -77,10 +77,13 @@ class _Data:
         self.numeric = as_tensor(numeric[rows], device)
         self.codes = as_tensor(codes[rows], device, dtype=torch.long)
 
-    def rows(self, idx):
-        return (self.x[idx], self.mask[idx].to(self.x.dtype), self.numeric[idx],
-                self.codes[idx])
-
+    def rows(self, idx, mask_dtype=None):
+        """Rows ``idx``: x, the mask (in x's dtype unless ``mask_dtype``;
+        uint8 is a view of the bool bytes), numerical covariates, codes."""
+        mask = self.mask[idx]
+        mask = (mask.view(torch.uint8) if mask_dtype == torch.uint8
+                else mask.to(mask_dtype or self.x.dtype))
+        return self.x[idx], mask, self.numeric[idx], self.codes[idx]
 
 
 class _BaseTorchImputer(_BaseImputer):
