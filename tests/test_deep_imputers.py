@@ -766,3 +766,27 @@ def test_concurrent_networks_stop_when_one_fails():
     assert train_members(lambda k, threads: (k, threads), 3, n_threads=1) == [
         (0, None), (1, None), (2, None)]
     assert issubclass(Stopped, Exception)
+
+
+def test_gene_statistics_by_blocks_have_the_bits_of_the_whole_matrix(monkeypatch):
+    # fit's per-gene statistics are taken over blocks of columns (bounded
+    # memory); every block size must give numpy's whole-matrix values
+    import warnings
+
+    from skimpute_gtex._torch import _data
+
+    rng = np.random.default_rng(0)
+    genes = rng.normal(size=(50, 23)) * rng.uniform(0.1, 100, size=23)
+    genes[rng.random(genes.shape) < 0.5] = np.nan
+    genes[:, 3] = np.nan  # a gene never observed
+    mask = ~np.isnan(genes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = (np.nanmean(genes, 0), np.nanstd(genes, 0),
+                    np.nanmin(np.where(mask, genes, np.inf), 0),
+                    np.nanmax(np.where(mask, genes, -np.inf), 0))
+    # blocks of 2 columns, of 4 (the last of 3), of 11 (the last of 1), all
+    for block in (1, 50 * 4, 50 * 11, 2**22):
+        monkeypatch.setattr(_data, "_STATS_BLOCK", block)
+        for got, want in zip(_data.gene_statistics(genes, mask), expected):
+            assert np.array_equal(got, want, equal_nan=True)

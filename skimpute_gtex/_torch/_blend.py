@@ -41,8 +41,8 @@ import numpy as np
 from ..baselines import SoftImputeImputer
 from ..utils._compat import StrOptions
 from ..utils._progress import log
+from ._data import _Data
 from ._device import draw_seed
-from ._estimator import _Data
 
 # the observed fractions at which the weight is measured: held-out entries
 # are predicted with the other observed entries of their row visible, or half

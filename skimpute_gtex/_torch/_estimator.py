@@ -13,6 +13,7 @@ from .._base import _BaseImputer
 from ..utils._compat import Interval, StrOptions, _fit_context
 from ..utils._constraints import PositiveIntegers, UnitRange
 from ..utils._progress import Progress, log
+from ._data import _PREDICT_CHUNK, _Data, gene_statistics, standardized_rows
 from ._device import (
     as_tensor,
     draw_seed,
@@ -24,7 +25,6 @@ from ._networks import AveragedNetworks, build, set_generator
 from ._threads import Threads
 from ._training import n_batches, n_epochs, total, train, train_members
 
-_PREDICT_CHUNK = 4096  # rows per forward pass in transform: bounded memory
 _MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
 # The "auto" defaults: two regimes, chosen by the number of samples (issue 11;
 # docs/benchmarks.rst, "In-place study"). From this many samples on, rows are
@@ -40,50 +40,6 @@ _BUDGET_MASK_RANGE, _STOPPING_MASK_RANGE = (0.5, 0.95), (0.2, 0.8)
 # imputed in place), _STOPPING_MASK_RANGE at f = 1 (a complete reference,
 # whose new samples arrive with many entries missing), linear in between.
 _HALF_OBSERVED = 0.5
-
-
-
-
-def standardized_rows(genes, mask, mean, scale, rows=None):
-    """Yield ``(positions, float32 block)`` of ``(genes - mean) / scale``.
-
-    Missing entries are 0. The arithmetic is done in float64, a block of rows
-    at a time, and only the float32 result is kept: the same values as
-    standardizing the whole matrix at once, without its float64 copies (which
-    at GTEx scale are gigabytes).
-    """
-    rows = np.arange(genes.shape[0]) if rows is None else np.asarray(rows)
-    # at most _PREDICT_CHUNK rows and about 2**22 entries (32 MB in float64)
-    step = int(np.clip(2**22 // max(genes.shape[1], 1), 1, _PREDICT_CHUNK))
-    for start in range(0, len(rows), step):
-        idx = rows[start:start + step]
-        block = np.where(mask[idx], (genes[idx] - mean) / scale, 0.0)
-        yield slice(start, start + len(idx)), block.astype(np.float32)
-
-
-class _Data:
-    """Standardized expression, mask and encoded covariates as tensors.
-
-    The mask is kept as booleans (a quarter of float32's memory: 0.2 GB
-    instead of 0.8 GB at GTEx scale) and made float a mini-batch at a time.
-    """
-
-    def __init__(self, genes, mask, mean, scale, rows, numeric, codes, device):
-        x = torch.empty((len(rows), genes.shape[1]), dtype=torch.float32)
-        for sl, block in standardized_rows(genes, mask, mean, scale, rows):
-            x[sl] = torch.from_numpy(block)
-        self.x = x.to(device)
-        self.mask = as_tensor(mask[rows], device, dtype=torch.bool)
-        self.numeric = as_tensor(numeric[rows], device)
-        self.codes = as_tensor(codes[rows], device, dtype=torch.long)
-
-    def rows(self, idx, mask_dtype=None):
-        """Rows ``idx``: x, the mask (in x's dtype unless ``mask_dtype``;
-        uint8 is a view of the bool bytes), numerical covariates, codes."""
-        mask = self.mask[idx]
-        mask = (mask.view(torch.uint8) if mask_dtype == torch.uint8
-                else mask.to(mask_dtype or self.x.dtype))
-        return self.x[idx], mask, self.numeric[idx], self.codes[idx]
 
 
 class _BaseTorchImputer(_BaseImputer):
@@ -310,17 +266,11 @@ class _BaseTorchImputer(_BaseImputer):
 
     def _fit_standardization(self, genes, mask):
         """Per-gene mean and scale of the observed entries; the clip bounds."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(genes, axis=0)
-            std = np.nanstd(genes, axis=0)
-        mean = np.where(self._valid_mask, mean, 0.0)
-        scale = np.where(self._valid_mask & (std > 0), std, 1.0)
-        self._clip_low = np.where(self._valid_mask, np.nanmin(
-            np.where(mask, genes, np.inf), axis=0), -np.inf)
-        self._clip_high = np.where(self._valid_mask, np.nanmax(
-            np.where(mask, genes, -np.inf), axis=0), np.inf)
-        return mean, scale
+        mean, std, low, high = gene_statistics(genes, mask)
+        valid = self._valid_mask
+        self._clip_low = np.where(valid, low, -np.inf)
+        self._clip_high = np.where(valid, high, np.inf)
+        return np.where(valid, mean, 0.0), np.where(valid & (std > 0), std, 1.0)
 
     def _validation_split(self, rng, n_samples):
         """``(training rows, validation rows or None)`` for early stopping."""

@@ -43,8 +43,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._compat import Interval, _get_output_config, validate_params
+from ._data import _PREDICT_CHUNK
 from ._device import draw_seed, make_generator
-from ._estimator import _PREDICT_CHUNK
 from ._threads import Threads
 
 _N_FOLDS = 8  # at least this many folds: a network misses 1/8 of the entries

@@ -1,0 +1,81 @@
+"""The training data as tensors, standardized a block at a time."""
+
+import warnings
+
+import numpy as np
+import torch
+
+from ._device import as_tensor
+
+_PREDICT_CHUNK = 4096  # rows per forward pass in transform: bounded memory
+_STATS_BLOCK = 2**22  # entries (32 MB in float64) per block of gene_statistics
+
+
+def gene_statistics(genes, mask):
+    """Per-gene ``(mean, std, min, max)`` of the observed entries.
+
+    NaN mean and std for a gene with no observed entry, min inf and max
+    -inf. Taken over blocks of columns: nanmean and nanstd copy what they
+    reduce, and over the whole matrix held 1.25x its float64 size (1.9 GB
+    at GTEx scale, fit's peak). A column's reduction has the same bits in
+    any block.
+    """
+    n_samples, n_genes = genes.shape
+    # no block of one column (unless the matrix is one): numpy sums a lone
+    # column pairwise, not row by row as in a wider matrix, other bits
+    width = max(2, _STATS_BLOCK // max(n_samples, 1))
+    edges = [*range(0, n_genes, width), n_genes]
+    if len(edges) > 2 and edges[-1] - edges[-2] == 1:
+        del edges[-2]
+    stats = np.empty((4, n_genes))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        for j, end in zip(edges[:-1], edges[1:]):
+            block, observed = genes[:, j:end], mask[:, j:end]
+            stats[:, j:end] = (
+                np.nanmean(block, axis=0), np.nanstd(block, axis=0),
+                np.min(block, axis=0, initial=np.inf, where=observed),
+                np.max(block, axis=0, initial=-np.inf, where=observed))
+    return tuple(stats)
+
+
+def standardized_rows(genes, mask, mean, scale, rows=None):
+    """Yield ``(positions, float32 block)`` of ``(genes - mean) / scale``.
+
+    Missing entries are 0. The arithmetic is done in float64, a block of rows
+    at a time, and only the float32 result is kept: the same values as
+    standardizing the whole matrix at once, without its float64 copies (which
+    at GTEx scale are gigabytes).
+    """
+    rows = np.arange(genes.shape[0]) if rows is None else np.asarray(rows)
+    # at most _PREDICT_CHUNK rows and about 2**22 entries (32 MB in float64)
+    step = int(np.clip(2**22 // max(genes.shape[1], 1), 1, _PREDICT_CHUNK))
+    for start in range(0, len(rows), step):
+        idx = rows[start:start + step]
+        block = np.where(mask[idx], (genes[idx] - mean) / scale, 0.0)
+        yield slice(start, start + len(idx)), block.astype(np.float32)
+
+
+class _Data:
+    """Standardized expression, mask and encoded covariates as tensors.
+
+    The mask is kept as booleans (a quarter of float32's memory: 0.2 GB
+    instead of 0.8 GB at GTEx scale) and made float a mini-batch at a time.
+    """
+
+    def __init__(self, genes, mask, mean, scale, rows, numeric, codes, device):
+        x = torch.empty((len(rows), genes.shape[1]), dtype=torch.float32)
+        for sl, block in standardized_rows(genes, mask, mean, scale, rows):
+            x[sl] = torch.from_numpy(block)
+        self.x = x.to(device)
+        self.mask = as_tensor(mask[rows], device, dtype=torch.bool)
+        self.numeric = as_tensor(numeric[rows], device)
+        self.codes = as_tensor(codes[rows], device, dtype=torch.long)
+
+    def rows(self, idx, mask_dtype=None):
+        """Rows ``idx``: x, the mask (in x's dtype unless ``mask_dtype``;
+        uint8 is a view of the bool bytes), numerical covariates, codes."""
+        mask = self.mask[idx]
+        mask = (mask.view(torch.uint8) if mask_dtype == torch.uint8
+                else mask.to(mask_dtype or self.x.dtype))
+        return self.x[idx], mask, self.numeric[idx], self.codes[idx]
