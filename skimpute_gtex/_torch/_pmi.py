@@ -510,8 +510,8 @@ def _keep_sampler(generator, device):
     generator makes about 0.35 billion uniforms a second on one thread (7 ms
     for a 512 x 5,000 batch, a tenth of a training step); NumPy's PCG64,
     seeded from ``generator``, makes 16-bit integers twice as fast, and
-    ``r < floor(65536 p) - 32768`` is True with probability
-    ``floor(65536 p) / 65536``, within 2e-5 of ``p``.
+    ``r < min(floor(65536 p) - 32768, 32767)`` is True with probability
+    within 2e-5 of ``p`` (compared in int16: half the time of int32).
     """
     if device.type != "cpu":
         def draw(p, shape):
@@ -523,7 +523,8 @@ def _keep_sampler(generator, device):
 
     def draw(p, shape):
         r = torch.from_numpy(rng.integers(-32768, 32768, size=shape, dtype=np.int16))
-        threshold = (p.double() * 65536.0).floor().sub_(32768.0).to(torch.int32)
+        threshold = (p.double() * 65536.0).floor().sub_(32768.0).clamp_(
+            max=32767.0).to(torch.int16)
         return r < threshold
 
     return draw
@@ -542,7 +543,7 @@ class _MaskedSquaredError(torch.autograd.Function):
     def forward(ctx, out, x, hidden):
         d = out.float() - x
         d.mul_(hidden)
-        n = hidden.sum().clamp_min(1).to(d.dtype)
+        n = torch.count_nonzero(hidden).clamp_min(1).to(d.dtype)  # fastest
         ctx.save_for_backward(d, n)
         ctx.out_dtype = out.dtype
         return total(d * d) / n
