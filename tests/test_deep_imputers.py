@@ -715,6 +715,43 @@ def test_threads_restored_and_private_to_the_calling_thread():
     assert torch.get_num_threads() == before
 
 
+def test_threads_pinned_where_the_products_depend_on_the_count(monkeypatch,
+                                                              gtex_small):
+    # adapting is safe only if the products give the same bits at every
+    # count of the ladder; where they do not (MKL/oneDNN splitting the inner
+    # dimension on some CPUs), the fit uses all n threads throughout
+    from skimpute_gtex._torch import _threads
+    from skimpute_gtex._torch._networks import ConditionalMLP
+    from skimpute_gtex._torch._training import product_probe
+
+    with _threads.Threads(4, adapt=True) as threads:
+        if threads.n_threads is None:
+            pytest.skip("torch without an OpenMP thread pool")
+        start = threads.n_threads
+        assert not threads.agrees(lambda: [torch.tensor(torch.get_num_threads())])
+        assert threads.n_threads == torch.get_num_threads() == start  # put back
+        assert threads.adapt
+        threads.pin()
+        assert not threads.adapt and threads.n_threads == torch.get_num_threads() == 4
+        assert threads.agrees(lambda: [torch.tensor(torch.get_num_threads())])
+    # the probe: outputs and every gradient, none left behind, mode restored
+    net = ConditionalMLP(20, 10, 1, [5, 3], (16, 8), 0.0, True).train()
+    run = product_probe({"module_": net}, [7, 40], ["float32", "bfloat16"], "cpu")
+    first = run()
+    n_params = len(list(net.parameters()))
+    # 2 sizes x 2 precisions x (outputs + parameters, and x.grad with grad)
+    assert len(first) == 8 * (1 + n_params) + 4
+    assert all(p.grad is None for p in net.parameters()) and net.training
+    assert all(torch.equal(a, b) for a, b in zip(first, run()))
+    # a fit whose probe disagrees trains as with all threads
+    X = gtex_small.X.drop(columns="donor")
+    params = {**FAST, "covariates": gtex_small.covariate_spec, "batch_size": 13}
+    monkeypatch.setattr(_threads.Threads, "agrees", lambda self, run: False)
+    est = PMIImputer(**params, n_jobs=None).fit(X)
+    assert est._thread_choices[-1][1] == torch.get_num_threads()
+    assert all(step == 0 for step, _ in est._thread_choices)  # never adapted
+
+
 @pytest.mark.parametrize("fast_threads", [1, 4])
 def test_threads_settle_on_the_fastest_count(monkeypatch, fast_threads):
     # a fake clock: a step takes 4 ms at the fast count and 10 ms otherwise

@@ -23,7 +23,14 @@ from ._device import (
 )
 from ._networks import AveragedNetworks, build, set_generator
 from ._threads import Threads
-from ._training import n_batches, n_epochs, total, train, train_members
+from ._training import (
+    n_batches,
+    n_epochs,
+    product_probe,
+    total,
+    train,
+    train_members,
+)
 
 _MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
 # The "auto" defaults: two regimes, chosen by the number of samples (issue 11;
@@ -417,6 +424,10 @@ class _BaseTorchImputer(_BaseImputer):
             for m in networks.values():
                 m.to(device)
                 set_generator(m, generator)
+            if threads is not None and not threads.agrees(product_probe(
+                    networks, self._probe_sizes(data, val_data, batch_size),
+                    sorted({self.precision, "float32"}), device)):
+                threads.pin()  # the model would depend on the thread count
             step, optimizers = self._make_step(networks, data, generator)
             score = None
             if val_data is not None:
@@ -434,6 +445,17 @@ class _BaseTorchImputer(_BaseImputer):
                 set_generator(m, None)
                 m.to("cpu")
         return networks, history
+
+    @staticmethod
+    def _probe_sizes(data, val_data, batch_size):
+        """Row counts of the products of training: the mini-batches (the
+        last may be smaller or one larger) and the validation chunks."""
+        n = data.x.shape[0]
+        sizes = {batch_size, n - (n_batches(n, batch_size) - 1) * batch_size}
+        if val_data is not None:
+            n_val = val_data.x.shape[0]
+            sizes |= {min(n_val, _PREDICT_CHUNK), n_val % _PREDICT_CHUNK}
+        return sorted(s for s in sizes if s > 1)
 
     # ------------------------------------------------------------- transform
     def _imputable(self, X, validated=None):

@@ -305,6 +305,7 @@ class ConditionalMLP(nn.Module):
         batch_norm,
     ):
         super().__init__()
+        self.n_inputs, self.n_numeric = n_inputs, n_numeric
         self.embeddings = CovariateEmbeddings(vocab_sizes)
         self.body = mlp(
             n_inputs + n_numeric + self.embeddings.out_features,

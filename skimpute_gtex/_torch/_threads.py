@@ -20,7 +20,10 @@ threads while fewer run faster (:class:`Threads`); the choice changes only
 how the work is split between threads. Training draws no random number and
 takes no decision from a float sum whose order depends on the split (the
 losses' normalisers are counts, exact in any order; validation scores are
-summed in float64), so the fitted model does not depend on the choice.
+summed in float64), so the fitted model does not depend on the choice,
+provided the matrix products do not depend on it either: a fit checks that
+for its own networks and batch sizes first (:meth:`Threads.agrees`) and,
+where they do, uses all ``n`` threads throughout.
 """
 
 import os
@@ -208,14 +211,47 @@ class Threads:
                     return rung
         return best
 
+    def agrees(self, run):
+        """Whether ``run()`` (a list of tensors) has the same bits at every
+        thread count of the ladder; the count in use is put back.
+
+        The premise of adapting (module docstring) holds only where the
+        matrix products split their work between threads without changing
+        the order of their sums: on some CPUs and shapes MKL and oneDNN
+        divide the inner dimension between threads (a 2-core Xeon with AMX
+        did so for 256 x 4,001 by 4,001 x 512, not for 512 rows).
+        """
+        if not self.adapt:
+            return True
+        start, reference = self._rung, None
+        try:
+            for rung in range(len(self._rungs)):
+                self._apply(rung)
+                out = run()
+                if reference is None:
+                    reference = out
+                elif not all(torch.equal(a, b) for a, b in zip(reference, out)):
+                    return False
+            return True
+        finally:
+            self._apply(start)
+
+    def pin(self):
+        """Stop adapting: all ``n`` threads from now on."""
+        if self.adapt:
+            self.adapt = False
+            self._set(0)
+
+    def _apply(self, rung):
+        for c in self._controllers:
+            c.set_num_threads(self._rungs[rung])
+
     def _set(self, rung):
         if rung == self._rung:
             return
         self._rung = rung
-        n = self._rungs[rung]
-        for c in self._controllers:
-            c.set_num_threads(n)
-        self.choices.append((self._steps, n))
+        self._apply(rung)
+        self.choices.append((self._steps, self._rungs[rung]))
 
 
 @contextmanager

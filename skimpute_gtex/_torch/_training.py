@@ -8,6 +8,7 @@ best ones on the CPU. Stopping is ordinary control flow; a
 ``KeyboardInterrupt`` propagates to the caller untouched.
 """
 
+import itertools
 import math
 import threading
 import time
@@ -21,6 +22,8 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from ..utils._progress import log
+from ._device import autocast
+from ._networks import ConditionalMLP
 from ._threads import Threads
 
 _MAX_DECAYS = 2  # adaptive learning rate: plateaus before stopping
@@ -325,6 +328,47 @@ class _Stopper:
         if self.best_state is not None:
             for name, m in self.modules.items():
                 m.load_state_dict(self.best_state[name])
+
+
+def product_probe(modules, sizes, precisions, device):
+    """``run()`` for :meth:`~._threads.Threads.agrees`: the networks'
+    products at ``sizes`` rows, forward and backward, on fixed random input.
+
+    Each :class:`~._networks.ConditionalMLP` of ``modules`` runs (in eval
+    mode, under the autocast of each of ``precisions``: the training's and
+    float32, validation's) on inputs that need no gradient, as
+    PMI's and GAIN's generators see them, and on inputs that do, as GAIN's
+    discriminator does; ``run`` returns the outputs and every gradient and
+    leaves no gradient behind.
+    """
+    nets = [m for m in modules.values() if isinstance(m, ConditionalMLP)]
+
+    def run():
+        g = torch.Generator().manual_seed(0)
+        outs = []
+        for net in nets:
+            mode = net.training
+            net.eval()
+            try:
+                for rows, precision, grad in itertools.product(
+                        sizes, precisions, (False, True)):
+                    x = torch.randn((rows, net.n_inputs), generator=g)
+                    x = x.to(device).requires_grad_(grad)
+                    numeric = torch.randn((rows, net.n_numeric), generator=g)
+                    codes = torch.zeros((rows, len(net.embeddings.tables)),
+                                        dtype=torch.long)
+                    with autocast(precision, device):
+                        out = net((x,), numeric.to(device), codes.to(device))
+                    out.float().square().sum().backward()
+                    outs += [out.detach(), *([x.grad] if grad else [])]
+                    for p in net.parameters():
+                        outs.append(p.grad)
+                        p.grad = None
+            finally:
+                net.train(mode)
+        return [t for t in outs if t is not None]
+
+    return run
 
 
 def train_members(train_one, n_members, n_threads, adapt=False):
