@@ -736,11 +736,13 @@ def test_threads_pinned_where_the_products_depend_on_the_count(monkeypatch,
         assert threads.agrees(lambda: [torch.tensor(torch.get_num_threads())])
     # the probe: outputs and every gradient, none left behind, mode restored
     net = ConditionalMLP(20, 10, 1, [5, 3], (16, 8), 0.0, True).train()
-    run = product_probe({"module_": net}, [7, 40], ["float32", "bfloat16"], "cpu")
+    run = product_probe({"module_": net}, [7, 40], "bfloat16", "cpu",
+                        input_grads=(False, True), val_sizes=[3])
     first = run()
     n_params = len(list(net.parameters()))
-    # 2 sizes x 2 precisions x (outputs + parameters, and x.grad with grad)
-    assert len(first) == 8 * (1 + n_params) + 4
+    # 2 sizes x 2 gradient modes x (output + parameters) + 2 x.grad + 1
+    # validation output
+    assert len(first) == 4 * (1 + n_params) + 2 + 1
     assert all(p.grad is None for p in net.parameters()) and net.training
     assert all(torch.equal(a, b) for a, b in zip(first, run()))
     # a fit whose probe disagrees trains as with all threads

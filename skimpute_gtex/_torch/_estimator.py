@@ -424,10 +424,12 @@ class _BaseTorchImputer(_BaseImputer):
             for m in networks.values():
                 m.to(device)
                 set_generator(m, generator)
-            if threads is not None and not threads.agrees(product_probe(
-                    networks, self._probe_sizes(data, val_data, batch_size),
-                    sorted({self.precision, "float32"}), device)):
-                threads.pin()  # the model would depend on the thread count
+            if threads is not None and threads.adapt:
+                sizes, val_sizes = self._probe_sizes(data, val_data, batch_size)
+                if not threads.agrees(product_probe(
+                        networks, sizes, self.precision, device,
+                        self._probe_input_grads, val_sizes)):
+                    threads.pin()  # the model would depend on the thread count
             step, optimizers = self._make_step(networks, data, generator)
             score = None
             if val_data is not None:
@@ -446,16 +448,19 @@ class _BaseTorchImputer(_BaseImputer):
                 m.to("cpu")
         return networks, history
 
+    # networks whose inputs need a gradient in training (GAIN's discriminator)
+    _probe_input_grads = (False,)
+
     @staticmethod
     def _probe_sizes(data, val_data, batch_size):
-        """Row counts of the products of training: the mini-batches (the
-        last may be smaller or one larger) and the validation chunks."""
+        """Row counts of the products of training, ``(mini-batches, validation
+        chunks)``: the last batch may be smaller or one row larger."""
         n = data.x.shape[0]
         sizes = {batch_size, n - (n_batches(n, batch_size) - 1) * batch_size}
-        if val_data is not None:
-            n_val = val_data.x.shape[0]
-            sizes |= {min(n_val, _PREDICT_CHUNK), n_val % _PREDICT_CHUNK}
-        return sorted(s for s in sizes if s > 1)
+        n_val = 0 if val_data is None else val_data.x.shape[0]
+        val_sizes = {min(n_val, _PREDICT_CHUNK), n_val % _PREDICT_CHUNK}
+        return (sorted(s for s in sizes if s > 1),
+                sorted(s for s in val_sizes if s > 0))
 
     # ------------------------------------------------------------- transform
     def _imputable(self, X, validated=None):

@@ -8,7 +8,6 @@ best ones on the CPU. Stopping is ordinary control flow; a
 ``KeyboardInterrupt`` propagates to the caller untouched.
 """
 
-import itertools
 import math
 import threading
 import time
@@ -330,18 +329,22 @@ class _Stopper:
                 m.load_state_dict(self.best_state[name])
 
 
-def product_probe(modules, sizes, precisions, device):
+def product_probe(modules, sizes, precision, device, input_grads=(False,),
+                  val_sizes=()):
     """``run()`` for :meth:`~._threads.Threads.agrees`: the networks'
-    products at ``sizes`` rows, forward and backward, on fixed random input.
+    products as training computes them, on fixed random input.
 
-    Each :class:`~._networks.ConditionalMLP` of ``modules`` runs (in eval
-    mode, under the autocast of each of ``precisions``: the training's and
-    float32, validation's) on inputs that need no gradient, as
-    PMI's and GAIN's generators see them, and on inputs that do, as GAIN's
-    discriminator does; ``run`` returns the outputs and every gradient and
+    Each :class:`~._networks.ConditionalMLP` of ``modules`` runs in eval mode
+    at ``sizes`` rows forward and backward under ``precision``'s autocast,
+    on inputs that need no gradient (PMI's and GAIN's generators) and, with
+    ``input_grads=(False, True)``, also on inputs that do (GAIN's
+    discriminator); at ``val_sizes`` rows forward only in float32 (the
+    validation score). ``run`` returns the outputs and every gradient and
     leaves no gradient behind.
     """
     nets = [m for m in modules.values() if isinstance(m, ConditionalMLP)]
+    cases = [(rows, grad) for rows in sizes for grad in input_grads]
+    cases += [(rows, None) for rows in val_sizes]
 
     def run():
         g = torch.Generator().manual_seed(0)
@@ -350,15 +353,19 @@ def product_probe(modules, sizes, precisions, device):
             mode = net.training
             net.eval()
             try:
-                for rows, precision, grad in itertools.product(
-                        sizes, precisions, (False, True)):
-                    x = torch.randn((rows, net.n_inputs), generator=g)
-                    x = x.to(device).requires_grad_(grad)
+                for rows, grad in cases:
+                    x = torch.randn((rows, net.n_inputs), generator=g).to(device)
                     numeric = torch.randn((rows, net.n_numeric), generator=g)
                     codes = torch.zeros((rows, len(net.embeddings.tables)),
-                                        dtype=torch.long)
+                                        dtype=torch.long, device=device)
+                    args = ((x.requires_grad_(bool(grad)),), numeric.to(device),
+                            codes)
+                    if grad is None:  # validation: float32, no gradient
+                        with torch.no_grad():
+                            outs.append(net(*args))
+                        continue
                     with autocast(precision, device):
-                        out = net((x,), numeric.to(device), codes.to(device))
+                        out = net(*args)
                     out.float().square().sum().backward()
                     outs += [out.detach(), *([x.grad] if grad else [])]
                     for p in net.parameters():
