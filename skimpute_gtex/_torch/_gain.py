@@ -180,14 +180,9 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         CPU, times its own steps and halves the count while fewer threads run
         faster: on a machine whose cores other busy processes share, OpenMP
         threads that spin-wait for each other are slower than one thread. The
-        fitted model does not depend on the count: a fit first checks that its
-        networks' products give the same bits at every count and, on a CPU
-        where they do not (MKL or oneDNN splitting a product's inner
-        dimension; a 2-core AMX Xeon at batches of up to 256 rows), keeps all
-        the threads instead. On such a CPU, shared with busy processes, pass
-        ``n_jobs=1``. An int uses that many threads; ``-1`` all CPUs, ``-2``
-        all but one. Results with different int counts may differ in the
-        last bits where the products do.
+        fitted model does not depend on the count (on CPUs whose products
+        do, ``None`` keeps all threads: see :class:`PMIImputer`). An int uses
+        that many threads; ``-1`` all CPUs, ``-2`` all but one.
     calibration : bool, default=False
         Calibrate per-entry prediction intervals during ``fit``, for
         :meth:`transform_interval` and :meth:`sample_imputations`. Without
