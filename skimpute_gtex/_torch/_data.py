@@ -17,8 +17,7 @@ def gene_statistics(genes, mask):
     NaN mean and std for a gene with no observed entry, min inf and max
     -inf. Taken over blocks of columns: nanmean and nanstd copy what they
     reduce, and over the whole matrix held 1.25x its float64 size (1.9 GB
-    at GTEx scale, fit's peak). A column's reduction has the same bits in
-    any block.
+    at GTEx scale). A column's reduction has the same bits in any block.
     """
     n_samples, n_genes = genes.shape
     # no block of one column (unless the matrix is one): numpy sums a lone

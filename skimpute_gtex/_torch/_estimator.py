@@ -424,7 +424,7 @@ class _BaseTorchImputer(_BaseImputer):
             for m in networks.values():
                 m.to(device)
                 set_generator(m, generator)
-            if threads is not None and threads.adapt:
+            if threads is not None:
                 sizes, val_sizes = self._probe_sizes(data, val_data, batch_size)
                 if not threads.agrees(product_probe(
                         networks, sizes, self.precision, device,

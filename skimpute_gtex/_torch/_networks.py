@@ -323,11 +323,7 @@ class ConditionalMLP(nn.Module):
         # the expression inputs need no gradient (PMI, GAIN's generator):
         # backward skips their input gradient (Linear.forward_tail)
         x = torch.cat([*tensors, numeric, embedded.detach()], dim=1)
-        first, *rest = self.body
-        out = first.forward_tail(x, embedded)
-        for layer in rest:
-            out = layer(out)
-        return out
+        return self._body_tail_grad(x, embedded)
 
     def forward_prefilled(self, inputs, numeric, codes):
         """``forward`` on an input matrix the caller has filled in part.
@@ -346,8 +342,13 @@ class ConditionalMLP(nn.Module):
         start = inputs.shape[1] - numeric.shape[1] - embedded.shape[1]
         inputs[:, start:start + numeric.shape[1]].copy_(numeric)
         inputs[:, start + numeric.shape[1]:].copy_(embedded.detach())
+        return self._body_tail_grad(inputs, embedded)
+
+    def _body_tail_grad(self, x, embedded):
+        """The body on ``x``, whose last columns hold ``embedded``: the first
+        layer gives an input gradient to those columns only."""
         first, *rest = self.body
-        out = first.forward_tail(inputs, embedded)
+        out = first.forward_tail(x, embedded)
         for layer in rest:
             out = layer(out)
         return out
