@@ -602,20 +602,114 @@ def test_prefilled_input_buffer_trains_as_the_concatenated_input(bf16):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_masked_squared_error_matches_autograd():
+def test_workspace_returns_reused_memory_grown_on_demand():
+    from skimpute_gtex._torch._networks import Workspace
+
+    ws = Workspace()
+    a = ws.get("a", (8, 3), torch.float32, "cpu")
+    assert a.shape == (8, 3) and a.is_contiguous()
+    b = ws.get("a", (5, 3), torch.float32, "cpu")  # fewer rows: a view
+    assert b.shape == (5, 3) and b.data_ptr() == a.data_ptr() and b.is_contiguous()
+    c = ws.get("a", (9, 3), torch.float32, "cpu")  # more rows: grown
+    assert c.shape == (9, 3) and ws.get("a", (9, 3), torch.float32, "cpu") is c
+    assert ws.get("a", (9, 3), torch.bfloat16, "cpu").dtype == torch.bfloat16
+    assert ws.get("b", (9, 4), torch.float32, "cpu").data_ptr() != c.data_ptr()
+
+
+def test_training_rows_gathered_into_a_workspace_are_the_rows():
+    from skimpute_gtex._torch._data import _Data
+    from skimpute_gtex._torch._networks import Workspace
+
+    rng = np.random.default_rng(0)
+    genes = rng.normal(size=(30, 6))
+    mask = rng.random((30, 6)) > 0.3
+    genes[~mask] = np.nan
+    data = _Data(genes, mask, np.zeros(6), np.ones(6), np.arange(30),
+                 rng.normal(size=(30, 1)), rng.integers(0, 3, (30, 2)), "cpu")
+    ws = Workspace()
+    for idx in (torch.tensor([4, 0, 29, 7]), torch.tensor([1, 2])):
+        plain = data.rows(idx, mask_dtype=torch.uint8)
+        gathered = data.rows(idx, mask_dtype=torch.uint8, workspace=ws)
+        for a, b in zip(plain, gathered):
+            assert a.dtype == b.dtype and torch.equal(a, b)
+    assert gathered[0].data_ptr() == ws.tensors["rows_x"].data_ptr()
+
+
+@pytest.mark.parametrize("n_rows", [40, 7])  # 7: padded to 16 rows
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bfloat16"])
+def test_training_steps_in_a_workspace_match_autograd_and_reuse_it(n_rows, bf16):
+    # PMI's steps run the network in one Workspace: casts, transposes and
+    # the weight gradients (written into .grad) reuse its memory. Outputs
+    # and every gradient must be those of the plain network; after the first
+    # step no tensor is allocated in it; a second backward accumulates.
+    from skimpute_gtex._torch._networks import ConditionalMLP, Workspace
+
+    g = torch.Generator().manual_seed(5)
+    net = ConditionalMLP(20, 30, 1, [5, 3], (16, 8), 0.0, True)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    ws = Workspace()
+
+    def batch():
+        x = torch.randn(n_rows, 10, generator=g)
+        m = (torch.rand(n_rows, 10, generator=g) > 0.5).float()
+        num = torch.randn(n_rows, 1, generator=g)
+        codes = torch.stack([torch.randint(0, 5, (n_rows,), generator=g),
+                             torch.randint(0, 3, (n_rows,), generator=g)], 1)
+        return x * m, m, num, codes
+
+    def run(args, workspace):
+        xm, m, num, codes = args
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            if workspace is None:
+                inputs = [xm, m, num, net.embeddings(codes)]
+                out = net.body(torch.cat(inputs, dim=1))
+            else:
+                buffer = torch.empty((n_rows, net.in_features), dtype=dtype)
+                buffer[:, :10], buffer[:, 10:20] = xm, m
+                out = net.forward_prefilled(buffer, num, codes, workspace=ws)
+        out.float().square().sum().backward()
+        return [out.float(), *(p.grad.clone() for p in net.parameters())]
+
+    seen = None
+    for _ in range(2):
+        args = batch()
+        net.zero_grad(set_to_none=True)
+        ours = run(args, ws)
+        net.zero_grad(set_to_none=True)
+        plain = run(args, None)
+        for a, b in zip(ours, plain):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        net.zero_grad(set_to_none=True)
+        run(args, ws)
+        kept = {k: t.data_ptr() for k, t in ws.tensors.items()}
+        assert seen is None or kept == seen  # nothing new, nothing moved
+        seen = kept
+        weights = [layer.weight for layer in net.body if hasattr(layer, "in_features")]
+        assert all(any(w.grad.data_ptr() == ptr for ptr in kept.values())
+                   for w in weights)
+        twice = run(args, ws)  # .grad set: added to, as autograd does
+        for a, b in zip(twice[1:], plain[1:]):
+            torch.testing.assert_close(a, 2 * b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("in_workspace", [False, True])
+def test_masked_squared_error_matches_autograd(in_workspace):
     # PMI's loss, one custom autograd function: the value and gradient of
-    # total((out - x)^2 * hidden) / max(hidden.sum(), 1)
+    # total((out - x)^2 * hidden) / max(hidden.sum(), 1), with or without a
+    # workspace for its temporaries
+    from skimpute_gtex._torch._networks import Workspace
     from skimpute_gtex._torch._pmi import _MaskedSquaredError
     from skimpute_gtex._torch._training import total
 
     g = torch.Generator().manual_seed(2)
     x = torch.randn(30, 7, generator=g)
     hidden = (torch.rand(30, 7, generator=g) > 0.6).to(torch.uint8)
+    ws = Workspace() if in_workspace else None
     for dtype in (torch.float32, torch.bfloat16):
         for h in (hidden, torch.zeros_like(hidden)):  # none hidden: loss 0
             out = torch.randn(30, 7, generator=g).to(dtype).requires_grad_()
             ref = out.detach().clone().requires_grad_()
-            loss = _MaskedSquaredError.apply(out, x, h)
+            loss = _MaskedSquaredError.apply(out, x, h, ws)
             expected = (total(((ref.float() - x) ** 2) * h)
                         / h.sum().clamp_min(1.0))
             (3 * loss).backward()

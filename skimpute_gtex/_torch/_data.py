@@ -71,9 +71,20 @@ class _Data:
         self.numeric = as_tensor(numeric[rows], device)
         self.codes = as_tensor(codes[rows], device, dtype=torch.long)
 
-    def rows(self, idx, mask_dtype=None):
+    def rows(self, idx, mask_dtype=None, workspace=None):
         """Rows ``idx``: x, the mask (in x's dtype unless ``mask_dtype``;
-        uint8 is a view of the bool bytes), numerical covariates, codes."""
+        uint8 is a view of the bool bytes), numerical covariates, codes.
+
+        With a :class:`~._networks.Workspace`, x and a uint8 mask are
+        gathered into its memory (valid until the next call)."""
+        if workspace is not None and mask_dtype == torch.uint8:
+            n, device = idx.shape[0], self.x.device
+            x = workspace.get("rows_x", (n, self.x.shape[1]), self.x.dtype, device)
+            mask = workspace.get("rows_mask", (n, self.mask.shape[1]),
+                                 torch.uint8, device)
+            torch.index_select(self.x, 0, idx, out=x)
+            torch.index_select(self.mask.view(torch.uint8), 0, idx, out=mask)
+            return x, mask, self.numeric[idx], self.codes[idx]
         mask = self.mask[idx]
         mask = (mask.view(torch.uint8) if mask_dtype == torch.uint8
                 else mask.to(mask_dtype or self.x.dtype))

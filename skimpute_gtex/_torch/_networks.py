@@ -10,7 +10,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 
 def embedding_dim(vocab_size):
@@ -92,6 +91,32 @@ class BatchNorm1d(nn.BatchNorm1d):
 _MIN_GEMM_ROWS = 16
 
 
+class Workspace:
+    """Tensors that training steps reuse instead of allocating anew.
+
+    ``get(key, shape, dtype, device)`` returns a contiguous tensor of that
+    shape: the same memory every call with the same key, grown when a call
+    asks for more rows (the last mini-batch of an epoch may have one more),
+    else a view of its first rows. On the CPU torch takes a tensor's memory
+    from the C library, which hands blocks of more than 32 MB (and, as its
+    heap shrinks, smaller ones) back to the system when they are freed, so
+    every fresh one is paid for again in page faults: at GTEx width (12,557
+    genes) a PMI step faulted on 30,000 pages and spent a quarter of its time
+    in the kernel. A workspace is owned by one training run; nothing in it
+    outlives the step that wrote it, except weight gradients (``.grad``).
+    """
+
+    def __init__(self):
+        self.tensors = {}
+
+    def get(self, key, shape, dtype, device):
+        t = self.tensors.get(key)
+        if (t is None or t.dtype != dtype or t.device != torch.device(device)
+                or t.shape[1:] != tuple(shape[1:]) or t.shape[0] < shape[0]):
+            t = self.tensors[key] = torch.empty(shape, dtype=dtype, device=device)
+        return t if t.shape[0] == shape[0] else t[:shape[0]]
+
+
 class Linear(nn.Linear):
     """:class:`torch.nn.Linear` whose result has the same bits with any number
     of CPU threads: an input of fewer than ``_MIN_GEMM_ROWS`` rows (the last
@@ -105,22 +130,26 @@ class Linear(nn.Linear):
             return super().forward(x)
         return super().forward(_pad_rows(x))[:n]
 
-    def forward_tail(self, x, tail):
-        """``self(x)`` where ``tail`` holds the values of x's last columns
-        and only ``tail`` (not the rest of x) may need a gradient.
+    def forward_train(self, x, workspace, tail=None):
+        """``self(x)`` for training, with its temporaries in ``workspace``.
 
-        In PMI the expression inputs (most of x) never need one, but the
-        covariate embeddings at x's end do, and one plain product over x would
-        make backward compute the input gradient of all of x: at 5,000 genes
-        a third more matrix work per training step. Here backward computes
-        the gradients of the weights and of ``tail`` only; the forward product
-        is the same. x itself must not need a gradient.
+        The weights' gradients are written into ``.grad`` tensors the
+        workspace keeps (accumulated when ``.grad`` is set, as autograd
+        does), and the product's casts and transposes reuse its memory
+        (:class:`Workspace`). When ``tail`` is given, x itself needs no
+        gradient and ``tail`` holds the values of x's last columns, which
+        do: in PMI the expression inputs (most of x) never need one, but the
+        covariate embeddings at x's end do, and one plain product over x
+        would make backward compute the input gradient of all of x (at
+        5,000 genes a third more matrix work per training step). The
+        forward product is :class:`torch.nn.Linear`'s (``addmm``).
         """
-        if not _padded(x):
-            return _TailGradLinear.apply(x, tail, self.weight, self.bias)
-        out = _TailGradLinear.apply(_pad_rows(x), _pad_rows(tail), self.weight,
-                                    self.bias)
-        return out[:x.shape[0]]
+        n = x.shape[0]
+        if _padded(x):
+            x = _pad_rows(x)
+            tail = None if tail is None else _pad_rows(tail)
+        out = _WorkspaceLinear.apply(x, tail, self.weight, self.bias, workspace)
+        return out if out.shape[0] == n else out[:n]
 
 
 def _padded(x):
@@ -147,44 +176,77 @@ def _autocast_dtype(device_type):
     return dtype if on else None
 
 
-class _TailGradLinear(torch.autograd.Function):
-    """``F.linear(x, weight, bias)`` whose backward gives gradients to the
-    weights and to ``tail`` (the values of x's last columns) only.
+def _set_grad(param, value, workspace, key):
+    """Add ``value`` to ``param.grad`` as autograd's accumulation would; a
+    missing ``.grad`` becomes the workspace's tensor for ``key``."""
+    if param.grad is None:
+        param.grad = workspace.get(key, param.shape, param.dtype,
+                                   param.device).copy_(value)
+    else:
+        param.grad.add_(value)
 
-    Under autocast the product runs in autocast's dtype as ``F.linear``
-    would, and the gradients come back in the dtypes of their inputs.
+
+class _WorkspaceLinear(torch.autograd.Function):
+    """``F.linear(x, weight, bias)`` (as ``addmm``) whose temporaries live in
+    a :class:`Workspace` and whose backward writes the weight and bias
+    gradients into ``.grad`` itself (returning None for them), so that no
+    gradient-sized tensor is allocated per step.
+
+    Under autocast the product runs in autocast's dtype, as ``F.linear``
+    would. With ``tail`` given, x gets no gradient and ``tail`` (x's last
+    columns) does; otherwise x does when it requires one.
     """
 
     @staticmethod
-    def forward(ctx, x, tail, weight, bias):
-        ctx.dtypes = (tail.dtype, weight.dtype,
-                      None if bias is None else bias.dtype)
-        dtype = _autocast_dtype(x.device.type)
-        if dtype is not None:
-            x, weight = x.to(dtype), weight.to(dtype)
+    def forward(ctx, x, tail, weight, bias, ws):
+        device = x.device
+        dtype = _autocast_dtype(device.type)
+        key = id(weight)
+        ctx.ws, ctx.params = ws, (weight, bias)
+        ctx.n_tail = None if tail is None else tail.shape[1]
+        ctx.grad_dtype = x.dtype if tail is None else tail.dtype
+        if dtype is not None and weight.dtype != dtype:
+            w = ws.get((key, "w"), weight.shape, dtype, device)
+            w.copy_(weight)
             bias = None if bias is None else bias.to(dtype)
-        with torch.autocast(x.device.type, enabled=False):
-            out = F.linear(x, weight, bias)
-        ctx.save_for_backward(x, weight)
-        ctx.n_tail = tail.shape[1]
+            x = x.to(dtype)
+        else:
+            w = weight
+        with torch.autocast(device.type, enabled=False):
+            out = (torch.mm(x, w.t()) if bias is None
+                   else torch.addmm(bias, x, w.t()))
+        ctx.save_for_backward(x, w)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        tail_dtype, weight_dtype, bias_dtype = ctx.dtypes
+        x, w = ctx.saved_tensors
+        ws, (weight, bias) = ctx.ws, ctx.params
         grad = grad.to(x.dtype)
-        grad_tail = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[1] and ctx.n_tail:
-            grad_tail = grad.mm(weight[:, -ctx.n_tail:]).to(tail_dtype)
+        key = id(weight)
+        grad_x = grad_tail = None
+        if ctx.n_tail is not None:
+            if ctx.needs_input_grad[1] and ctx.n_tail:
+                grad_tail = grad.mm(w[:, -ctx.n_tail:]).to(ctx.grad_dtype)
+        elif ctx.needs_input_grad[0]:
+            grad_x = grad.mm(w).to(ctx.grad_dtype)
         if ctx.needs_input_grad[2]:
-            # grad.t() made contiguous first: oneDNN's bfloat16 product with
-            # a transposed left operand ran 15-20% slower at PMI's first
-            # layer (512 x 512 by 512 x 10,007: 15.4 vs 13.3 ms, 2-core EPYC)
-            grad_weight = grad.t().contiguous().mm(x).to(weight_dtype)
-        if ctx.needs_input_grad[3]:
-            grad_bias = grad.sum(0).to(bias_dtype)
-        return None, grad_tail, grad_weight, grad_bias
+            # grad.t() made contiguous first where it is the smaller operand:
+            # oneDNN's bfloat16 product with a transposed left operand ran
+            # 15-20% slower at PMI's first layer (512 x 512 by 512 x 10,007:
+            # 15.4 vs 13.3 ms, 2-core EPYC); at the output layer (512 x
+            # 12,557 by 512 x 512) it ran as fast as the contiguous one and
+            # the transposing copy took 5.8 ms. Same bits either way.
+            grad_t = grad.t()
+            if grad.shape[1] <= x.shape[1]:
+                grad_t = ws.get((key, "grad_t"), grad_t.shape, grad.dtype,
+                                grad.device).copy_(grad_t)
+            grad_w = ws.get((key, "grad_w"), w.shape, w.dtype, w.device)
+            torch.mm(grad_t, x, out=grad_w)
+            _set_grad(weight, grad_w, ws, (key, "grad"))
+        if bias is not None and ctx.needs_input_grad[3]:
+            _set_grad(bias, grad.sum(0), ws, (key, "bias_grad"))
+        return grad_x, grad_tail, None, None, None
 
 
 def set_generator(module, generator):
@@ -321,11 +383,11 @@ class ConditionalMLP(nn.Module):
         if any(t.requires_grad for t in tensors) or not torch.is_grad_enabled():
             return self.body(torch.cat([*tensors, numeric, embedded], dim=1))
         # the expression inputs need no gradient (PMI, GAIN's generator):
-        # backward skips their input gradient (Linear.forward_tail)
+        # backward skips their input gradient (Linear.forward_train)
         x = torch.cat([*tensors, numeric, embedded.detach()], dim=1)
         return self._body_tail_grad(x, embedded)
 
-    def forward_prefilled(self, inputs, numeric, codes):
+    def forward_prefilled(self, inputs, numeric, codes, workspace=None):
         """``forward`` on an input matrix the caller has filled in part.
 
         ``inputs`` is a contiguous ``(n, in_features)`` tensor whose first
@@ -336,21 +398,26 @@ class ConditionalMLP(nn.Module):
         allocating, concatenating and casting a new input matrix per step:
         at 5,000 genes that is 20 MB written twice and read once less per
         step. ``inputs`` is saved for backward: it must not change until
-        backward has run.
+        backward has run. ``workspace`` (a :class:`Workspace` the training
+        run keeps) holds the layers' temporaries and weight gradients.
         """
         embedded = self.embeddings(codes)
         start = inputs.shape[1] - numeric.shape[1] - embedded.shape[1]
         inputs[:, start:start + numeric.shape[1]].copy_(numeric)
         inputs[:, start + numeric.shape[1]:].copy_(embedded.detach())
-        return self._body_tail_grad(inputs, embedded)
+        return self._body_tail_grad(inputs, embedded, workspace)
 
-    def _body_tail_grad(self, x, embedded):
-        """The body on ``x``, whose last columns hold ``embedded``: the first
-        layer gives an input gradient to those columns only."""
+    def _body_tail_grad(self, x, embedded, workspace=None):
+        """The body on ``x``, whose last columns hold ``embedded``, in
+        training: the first layer gives an input gradient to those columns
+        only, and every linear layer runs :meth:`Linear.forward_train` (in
+        ``workspace``, or in one of its own that dies with the graph)."""
+        ws = Workspace() if workspace is None else workspace
         first, *rest = self.body
-        out = first.forward_tail(x, embedded)
+        out = first.forward_train(x, ws, tail=embedded)
         for layer in rest:
-            out = layer(out)
+            out = (layer.forward_train(out, ws) if isinstance(layer, Linear)
+                   else layer(out))
         return out
 
     @property
