@@ -68,8 +68,9 @@ class _HeldOut:
         self.x = data.x
         self._data, self._fold, self._k = data, fold, k
 
-    def rows(self, idx, mask_dtype=None):
-        x, mask, numeric, codes = self._data.rows(idx, mask_dtype=mask_dtype)
+    def rows(self, idx, mask_dtype=None, workspace=None):
+        x, mask, numeric, codes = self._data.rows(
+            idx, mask_dtype=mask_dtype, workspace=workspace)
         return x, mask * (self._fold[idx] != self._k), numeric, codes
 
 
