@@ -109,6 +109,11 @@ def run_pmi(frame, genes, mask, spec, precision):
         median_epoch_s=float(np.median(epoch_s)) if epoch_s.size else None,
         train_gflops=flops * n_train * est.n_iter_ * est.n_estimators_
         / train_s / 1e9,
+        # the rate of a median epoch (its steps and its validation pass),
+        # without the fit's one-off costs (validation, standardization,
+        # the threads probe, the first epoch's warm-up)
+        epoch_gflops=(flops * n_train / float(np.median(epoch_s)) / 1e9
+                      if epoch_s.size else None),
         thread_counts=[n for _, n in getattr(est, "_thread_choices", [])],
         # (seconds since the start of fit_transform, validation R²) per epoch
         validation_curve=[[t - t0, s] for t, _, _, s in timeline.events
@@ -151,11 +156,15 @@ def main(argv=None):
     for precision in args.precision:
         r = run_pmi(frame, genes, mask, spec, precision)
         r["fraction_of_peak"] = r["train_gflops"] / result["peak_gflops"][precision]
+        if r["epoch_gflops"] is not None:
+            r["epoch_fraction_of_peak"] = (r["epoch_gflops"]
+                                           / result["peak_gflops"][precision])
         result["pmi"].append(r)
         print(f"PMI ({precision}): {r['time_s']:.1f} s, R2 {r['r2']:.3f}, "
               f"{r['n_iter']} epochs, 99% of best validation R2 after "
               f"{r['time_to_99pct_s']} s, {r['train_gflops']:.0f} GFLOP/s "
-              f"({100 * r['fraction_of_peak']:.0f}% of peak)", flush=True)
+              f"({100 * r['fraction_of_peak']:.0f}% of peak; a median epoch "
+              f"{r['epoch_gflops'] or 0:.0f})", flush=True)
     if not args.skip_knn:
         result["knn10"] = run_knn(frame, genes, mask, spec)
         k = result["knn10"]
