@@ -828,11 +828,30 @@ def test_threads_pinned_where_the_products_depend_on_the_count(monkeypatch,
         threads.pin()
         assert not threads.adapt and threads.n_threads == torch.get_num_threads() == 4
         assert threads.agrees(lambda: [torch.tensor(torch.get_num_threads())])
-    # the probe: outputs and every gradient, none left behind, mode restored
-    net = ConditionalMLP(20, 10, 1, [5, 3], (16, 8), 0.0, True).train()
+    # the probe: outputs and every gradient, none left behind, modes and
+    # batch-norm statistics restored; batch norm in training mode (its
+    # eval-mode backward is a kernel training never runs), dropout off (no
+    # generator is set: drawing a mask would raise)
+    net = ConditionalMLP(20, 10, 1, [5, 3], (16, 8), 0.5, True).train()
+    buffers = [b.clone() for b in net.buffers()]
     run = product_probe({"module_": net}, [7, 40], "bfloat16", "cpu",
                         input_grads=(False, True), val_sizes=[3])
     first = run()
+    assert all(torch.equal(a, b) for a, b in zip(buffers, net.buffers()))
+    assert all(m.training for m in net.modules())
+    # training cases use the batch's statistics, the validation one (last)
+    # the running ones
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.add_(5.0)
+    shifted = run()
+    assert all(torch.equal(a, b) for a, b in zip(first[:-1], shifted[:-1]))
+    assert not torch.equal(first[-1], shifted[-1])
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.sub_(5.0)
     n_params = len(list(net.parameters()))
     # 2 sizes x 2 gradient modes x (output + parameters) + 2 x.grad + 1
     # validation output

@@ -22,7 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..utils._progress import log
 from ._device import autocast
-from ._networks import ConditionalMLP
+from ._networks import ConditionalMLP, Dropout
 from ._threads import Threads
 
 _MAX_DECAYS = 2  # adaptive learning rate: plateaus before stopping
@@ -334,13 +334,20 @@ def product_probe(modules, sizes, precision, device, input_grads=(False,),
     """``run()`` for :meth:`~._threads.Threads.agrees`: the networks'
     products as training computes them, on fixed random input.
 
-    Each :class:`~._networks.ConditionalMLP` of ``modules`` runs in eval mode
-    at ``sizes`` rows forward and backward under ``precision``'s autocast,
-    on inputs that need no gradient (PMI's and GAIN's generators) and, with
+    Each :class:`~._networks.ConditionalMLP` of ``modules`` runs at
+    ``sizes`` rows forward and backward under ``precision``'s autocast, on
+    inputs that need no gradient (PMI's and GAIN's generators) and, with
     ``input_grads=(False, True)``, also on inputs that do (GAIN's
-    discriminator); at ``val_sizes`` rows forward only in float32 (the
-    validation score). ``run`` returns the outputs and every gradient and
-    leaves no gradient behind.
+    discriminator); at ``val_sizes`` rows forward only, in float32 and eval
+    mode (the validation score). ``run`` returns the outputs and every
+    gradient, and leaves no gradient behind.
+
+    Forward and backward run in training mode, as in training: batch norm's
+    eval-mode backward is torch's fused kernel, with per-thread sums that
+    training never computes (on a 2-core EPYC it made the probe disagree
+    where training agreed at every count). Dropout is off (elementwise, and
+    it would draw from the training generator), and the batch norms' running
+    statistics and every module's mode are put back afterwards.
     """
     nets = [m for m in modules.values() if isinstance(m, ConditionalMLP)]
     cases = [(rows, grad) for rows in sizes for grad in input_grads]
@@ -350,10 +357,11 @@ def product_probe(modules, sizes, precision, device, input_grads=(False,),
         g = torch.Generator().manual_seed(0)
         outs = []
         for net in nets:
-            mode = net.training
-            net.eval()
+            modes = [(m, m.training) for m in net.modules()]
+            buffers = [b.clone() for b in net.buffers()]
             try:
                 for rows, grad in cases:
+                    _probe_mode(net, train=grad is not None)
                     x = torch.randn((rows, net.n_inputs), generator=g).to(device)
                     numeric = torch.randn((rows, net.n_numeric), generator=g)
                     codes = torch.zeros((rows, len(net.embeddings.tables)),
@@ -372,10 +380,22 @@ def product_probe(modules, sizes, precision, device, input_grads=(False,),
                         outs.append(p.grad)
                         p.grad = None
             finally:
-                net.train(mode)
+                for m, mode in modes:
+                    m.training = mode
+                with torch.no_grad():
+                    for b, saved in zip(net.buffers(), buffers):
+                        b.copy_(saved)
         return [t for t in outs if t is not None]
 
     return run
+
+
+def _probe_mode(net, train):
+    """``net`` in training mode but for its dropout layers, or in eval mode."""
+    net.train(train)
+    for m in net.modules():
+        if isinstance(m, (Dropout, torch.nn.Dropout)):
+            m.eval()
 
 
 def train_members(train_one, n_members, n_threads, adapt=False):
