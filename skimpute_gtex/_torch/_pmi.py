@@ -458,13 +458,12 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         low, high = self._mask_range()
         n_genes = data.x.shape[1]
         draw_keep = _keep_sampler(generator, device)
-        # the network's input matrix, reused by every step: bfloat16 when the
-        # first product runs in it (autocast would cast a float32 one anyway)
+        # the network's input matrix and every other per-step tensor of the
+        # size of a batch or of a weight matrix are reused by every step
+        # (Workspace: page faults at GTEx width); the input is bfloat16 when
+        # the first product runs in it (autocast would cast a float32 one)
         dtype = (torch.bfloat16 if resolve_precision(self.precision, device)
                  == "bfloat16" else torch.float32)
-        buffer = _Buffer(net.in_features, dtype, device)
-        # every other per-step tensor of the size of a batch or of a weight
-        # matrix is reused too (Workspace: page faults at GTEx width)
         ws = Workspace()
 
         def step(idx):
@@ -481,7 +480,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
             torch.bitwise_and(observed, keep.view(torch.uint8), out=visible)
             hidden = ws.get("hidden", shape, torch.uint8, device)
             torch.sub(observed, visible, out=hidden)
-            inputs = buffer.rows(shape[0])
+            inputs = ws.get("inputs", (shape[0], net.in_features), dtype, device)
             # x * visible: cast, then multiplied by 0/1 in place (the same
             # values; 2.2 ms instead of 5.1 ms for a mixed-dtype product
             # into strided bfloat16 at 512 x 12,557)
@@ -496,27 +495,6 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
             return loss.detach()
 
         return step, [optimizer]
-
-
-class _Buffer:
-    """One tensor of ``width`` columns reused for any number of rows.
-
-    ``rows(n)`` is a contiguous view of its first ``n`` rows; it grows when
-    asked for more rows than it has (the last mini-batch of an epoch may
-    have one more). A step writes into it instead of allocating: on the CPU a
-    fresh tensor of tens of MB is new memory from the system every step,
-    paid for in page faults.
-    """
-
-    def __init__(self, width, dtype, device):
-        self.width, self.dtype, self.device = width, dtype, device
-        self.tensor = torch.empty((0, width), dtype=dtype, device=device)
-
-    def rows(self, n):
-        if n > self.tensor.shape[0]:
-            self.tensor = torch.empty((n, self.width), dtype=self.dtype,
-                                      device=self.device)
-        return self.tensor[:n]
 
 
 def _keep_sampler(generator, device):

@@ -394,7 +394,7 @@ def _probe_mode(net, train):
     """``net`` in training mode but for its dropout layers, or in eval mode."""
     net.train(train)
     for m in net.modules():
-        if isinstance(m, (Dropout, torch.nn.Dropout)):
+        if isinstance(m, Dropout):
             m.eval()
 
 
