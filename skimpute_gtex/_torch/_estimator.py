@@ -154,6 +154,8 @@ class _BaseTorchImputer(_BaseImputer):
         hidden = mask - visible
         if float(hidden.sum()) == 0:
             return lambda: 0.0
+        # the denominator does not change between epochs
+        ss = total(((x**2) * hidden).double()).clamp_min(1e-12)
 
         def score():
             pred = torch.cat(
@@ -169,7 +171,6 @@ class _BaseTorchImputer(_BaseImputer):
             )
             # sums whose bits do not depend on the thread count (_threads.py)
             sse = total((((pred - x) ** 2) * hidden).double())
-            ss = total(((x**2) * hidden).double()).clamp_min(1e-12)
             return 1.0 - float(sse / ss)
 
         return score

@@ -118,15 +118,22 @@ class WeightAverage:
 
     @contextmanager
     def applied(self):
-        """Run a block with the averaged weights in the modules."""
-        saved = [v.detach().clone() for v in self.live]
-        self.copy_to_live()
+        """Run a block with the averaged weights in the modules.
+
+        The modules' tensors trade memory with the averages for the block
+        (nothing is copied) and trade back after it; the block must not
+        change them.
+        """
+        self._trade()
         try:
             yield
         finally:
-            with torch.no_grad():
-                for v, s in zip(self.live, saved):
-                    v.copy_(s)
+            self._trade()
+
+    @torch.no_grad()
+    def _trade(self):
+        for k, v in enumerate(self.live):
+            self.shadow[k], v.data = v.data, self.shadow[k]
 
 
 def _cpu_state(modules):
