@@ -345,9 +345,9 @@ def product_probe(modules, sizes, precision, device, input_grads=(False,),
     ``sizes`` rows forward and backward under ``precision``'s autocast, on
     inputs that need no gradient (PMI's and GAIN's generators) and, with
     ``input_grads=(False, True)``, also on inputs that do (GAIN's
-    discriminator); at ``val_sizes`` rows forward only, in float32 and eval
-    mode (the validation score). ``run`` returns the outputs and every
-    gradient, and leaves no gradient behind.
+    discriminator); at ``val_sizes`` rows forward only, in eval mode and
+    under the same autocast (the validation score). ``run`` returns the
+    outputs and every gradient, and leaves no gradient behind.
 
     Forward and backward run in training mode, as in training: batch norm's
     eval-mode backward is torch's fused kernel, with per-thread sums that
@@ -375,8 +375,8 @@ def product_probe(modules, sizes, precision, device, input_grads=(False,),
                                         dtype=torch.long, device=device)
                     args = ((x.requires_grad_(bool(grad)),), numeric.to(device),
                             codes)
-                    if grad is None:  # validation: float32, no gradient
-                        with torch.no_grad():
+                    if grad is None:  # validation: no gradient
+                        with torch.no_grad(), autocast(precision, device):
                             outs.append(net(*args))
                         continue
                     with autocast(precision, device):
