@@ -739,6 +739,35 @@ def test_keep_sampler_draws_each_row_at_its_probability():
     assert not torch.equal(other(p, (5, 20000)), keep[:, :20000])
 
 
+def test_dropout_masks_come_from_its_generator_at_its_rate():
+    # CPU dropout draws from a NumPy generator seeded by the generator the
+    # training loop sets: rate 1 - p, kept values scaled, decided by the
+    # seed, reset with the generator, and no global generator is touched
+    from skimpute_gtex._torch._networks import Dropout, set_generator
+
+    x = torch.ones((301, 333))  # an element count that is not a multiple of 4
+    drop = Dropout(0.3).train()
+    torch_state, numpy_state = torch.random.get_rng_state(), np.random.get_state()
+    set_generator(drop, torch.Generator().manual_seed(5))
+    out = drop(x)
+    kept = out != 0
+    torch.testing.assert_close(out[kept], torch.full_like(out[kept], 1 / 0.7))
+    # binomial sd of the kept fraction at n=1e5 is 0.0015
+    assert abs(kept.double().mean().item() - 0.7) < 0.008
+    second = drop(x)
+    assert not torch.equal(second, out)  # the stream goes on
+    set_generator(drop, torch.Generator().manual_seed(5))
+    assert torch.equal(drop(x), out)
+    set_generator(drop, torch.Generator().manual_seed(6))
+    assert not torch.equal(drop(x), out)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], numpy_state[1])
+    set_generator(drop, None)
+    assert torch.equal(drop.eval()(x), x)
+    with pytest.raises(RuntimeError, match="generator"):
+        drop.train()(x)
+
+
 @pytest.mark.parametrize("native", [False, True], ids=["no-bf16", "bf16"])
 def test_precision_auto_is_bfloat16_where_the_hardware_has_it(
     native, monkeypatch, gtex_small
