@@ -170,7 +170,9 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         matrix products under :func:`torch.autocast` in bfloat16 (weights,
         optimizer state and loss stay float32); ``"auto"`` does so where the
         device supports bfloat16 natively (CUDA with bfloat16, CPUs with
-        AVX512-BF16 or AMX) and uses float32 elsewhere. Prediction is float32.
+        AVX512-BF16 or AMX) and uses float32 elsewhere. The early-stopping
+        validation score predicts in the same precision; ``transform`` in
+        float32.
     n_jobs : int, default=None
         CPU threads of torch's kernels during ``fit`` and ``transform``, set
         for the calling thread only and restored afterwards (the threadpoolctl

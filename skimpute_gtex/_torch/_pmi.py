@@ -169,7 +169,8 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         optimizer state and loss stay float32); ``"auto"`` does so where the
         device supports bfloat16 natively (CUDA with bfloat16, CPUs with
         AVX512-BF16 or AMX) and uses float32 elsewhere (``precision_`` says
-        which). Prediction is float32. On every benchmark set bfloat16
+        which), and so does the early-stopping validation score;
+        ``transform`` predicts in float32. On every benchmark set bfloat16
         training moved the per-gene R² by at most 0.002 against float32
         (0.001 relative to the gene mean), and on a CPU with AVX512-BF16 it
         made the 3,000 x 5,000 benchmark fit 1.65x faster
