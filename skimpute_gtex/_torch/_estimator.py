@@ -25,6 +25,7 @@ from ._device import (
 from ._networks import AveragedNetworks, build, set_generator
 from ._threads import Threads
 from ._training import (
+    even_batch_size,
     n_batches,
     n_epochs,
     product_probe,
@@ -98,7 +99,8 @@ class _BaseTorchImputer(_BaseImputer):
     # -------------------------------------------------------------- training
     # batch_size="auto" is n_rows // divisor clipped to [64, most]: 64 rows
     # for small data, larger batches that keep big data throughput-bound.
-    # Under early stopping a subclass may batch more (_STOPPING_BATCH).
+    # Under early stopping a subclass may batch more (_STOPPING_BATCH), and
+    # the size is evened out (even_batch_size).
     _AUTO_BATCH = (16, 256)
     _STOPPING_BATCH = _AUTO_BATCH
 
@@ -106,7 +108,8 @@ class _BaseTorchImputer(_BaseImputer):
         if self.batch_size != "auto":
             return self.batch_size
         divisor, most = self._STOPPING_BATCH if early_stopped else self._AUTO_BATCH
-        return int(min(n_rows, np.clip(n_rows // divisor, 64, most)))
+        size = int(min(n_rows, np.clip(n_rows // divisor, 64, most)))
+        return even_batch_size(n_rows, size) if early_stopped else size
 
     def _hidden(self):
         sizes = self.hidden_layer_sizes

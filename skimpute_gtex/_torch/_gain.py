@@ -80,7 +80,9 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         reproducibility.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` means ``n_samples // 16`` (training
-        rows) clipped to [64, 256] (and at most ``n_samples``): small data
+        rows) clipped to [64, 256] (and at most ``n_samples``), under early
+        stopping evened out so that an epoch's batches have the same size
+        (``ceil(n / round(n / size))`` for ``n`` training rows): small data
         gets many steps per epoch, large data batches that keep the matrix
         products efficient (at 3,000 x 5,000, batches of 256 rows instead
         of 64 reached R² 0.970 instead of 0.967 in 38% less time, see

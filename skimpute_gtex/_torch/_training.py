@@ -60,6 +60,22 @@ def n_batches(n_rows, batch_size):
     return n
 
 
+def even_batch_size(n_rows, batch_size):
+    """The size near ``batch_size`` that splits ``n_rows`` into equal batches.
+
+    ``ceil(n_rows / k)`` rows for ``k = round(n_rows / batch_size)`` (at
+    least one): ``k`` batches (at most; exactly when a batch has at least
+    ``k`` rows), all of that size but the last, which is smaller by less
+    than their number. 2,700 rows and 512 give five batches of 540 instead
+    of five of 512 and one of 140. A small last batch costs a whole
+    optimisation step (the optimiser's and the weight average's passes over
+    every weight, the weight casts) for few rows, and gives a noisy
+    gradient and noisy batch statistics.
+    """
+    k = max(1, math.floor(n_rows / batch_size + 0.5))
+    return math.ceil(n_rows / k)
+
+
 def batches(n_rows, batch_size, generator):
     """Shuffled mini-batches of row indices; a trailing single row is merged.
 
@@ -108,8 +124,8 @@ class WeightAverage:
         self.n_updates += 1
         t = self.n_updates
         weight = 1.0 - min(self.decay, (1.0 + t) / (10.0 + t))
-        for s, v in zip(self.shadow, self.live):
-            s.lerp_(v.detach(), weight)
+        # one call for every tensor (the bits of a lerp_ per tensor)
+        torch._foreach_lerp_(self.shadow, [v.detach() for v in self.live], weight)
 
     @torch.no_grad()
     def copy_to_live(self):
@@ -136,11 +152,20 @@ class WeightAverage:
             self.shadow[k], v.data = v.data, self.shadow[k]
 
 
-def _cpu_state(modules):
-    return {
-        name: {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
-        for name, m in modules.items()
-    }
+def _cpu_state(modules, into=None):
+    """The modules' state dicts copied to the CPU, into ``into``'s tensors
+    when given (a previous result: no new memory, whose pages a fresh copy
+    of every weight would fault in again at each improvement)."""
+    if into is None:
+        return {
+            name: {k: v.detach().to("cpu", copy=True)
+                   for k, v in m.state_dict().items()}
+            for name, m in modules.items()
+        }
+    for name, m in modules.items():
+        for k, v in m.state_dict().items():
+            into[name][k].copy_(v.detach())
+    return into
 
 
 def _decay_learning_rate(optimizers):
@@ -311,7 +336,7 @@ class _Stopper:
     def record(self, score):
         """Keep the weights (in eval mode, maybe averaged) if ``score`` is best."""
         if score > self.best_score:
-            self.best_state = _cpu_state(self.modules)
+            self.best_state = _cpu_state(self.modules, into=self.best_state)
 
     def after(self, score):
         """``"continue"``, ``"decay"`` (weights reset, rate lowered) or ``"stop"``."""
