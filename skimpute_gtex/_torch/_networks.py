@@ -123,9 +123,9 @@ class BatchNorm1d(nn.BatchNorm1d):
         The forward values are those of the three modules (the dropout mask
         is drawn from ``dropout``'s generator as :class:`Dropout` draws it,
         and applied as ``keep / (1 - p)``, one product); backward is the
-        closed form of batch norm's gradient, in a third of the element-wise
-        passes of autograd's composition, whose dozens of small kernels were
-        a tenth of a PMI training step at 3,000 x 5,000. Its sums are
+        closed form of batch norm's gradient, in fewer element-wise passes
+        and kernels than autograd's composition of the three (at 3,000 x
+        5,000 a PMI step runs 201 kernels instead of 243). Its sums are
         reductions over the batch as in :meth:`forward`, with the same bits
         at any thread count.
         """

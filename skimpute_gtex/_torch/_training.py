@@ -124,8 +124,8 @@ class WeightAverage:
         self.n_updates += 1
         t = self.n_updates
         weight = 1.0 - min(self.decay, (1.0 + t) / (10.0 + t))
-        # one call for every tensor (the bits of a lerp_ per tensor)
-        torch._foreach_lerp_(self.shadow, [v.detach() for v in self.live], weight)
+        for s, v in zip(self.shadow, self.live):
+            s.lerp_(v.detach(), weight)
 
     @torch.no_grad()
     def copy_to_live(self):
