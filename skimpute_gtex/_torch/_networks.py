@@ -136,7 +136,8 @@ class BatchNorm1d(nn.BatchNorm1d):
         p = 0.0 if dropout is None or not dropout.training else dropout.p
         scale = None
         if p > 0.0:
-            scale = torch.mul(dropout.keep(x.shape, x.device), 1.0 / (1.0 - p))
+            scale = dropout.keep(x.shape, x.device).to(torch.float32)
+            scale.mul_(1.0 / (1.0 - p))
         out, mean, var = _BatchNormReLU.apply(
             x, self.weight, self.bias, self.eps, scale, p)
         self._track(mean, var, n)
