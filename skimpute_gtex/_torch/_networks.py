@@ -110,10 +110,7 @@ class BatchNorm1d(nn.BatchNorm1d):
                 "Expected more than 1 value per channel when training, got "
                 f"input of size {tuple(x.shape)}"
             )
-        x = x.float()
-        mean = x.mean(0)
-        centered = x - mean
-        var = (centered * centered).mean(0)
+        mean, centered, var = _batch_moments(x)
         self._track(mean, var, n)
         return centered * torch.rsqrt(var + self.eps) * self.weight + self.bias
 
@@ -154,6 +151,17 @@ class BatchNorm1d(nn.BatchNorm1d):
         self.num_batches_tracked.add_(1)
 
 
+def _batch_moments(x):
+    """``(mean, x - mean, variance)`` of the batch ``x``, per feature, in
+    float32 (biased variance), by reductions over dim 0, whose bits do not
+    depend on the thread count (:class:`BatchNorm1d`). ``x - mean`` is a
+    new tensor."""
+    x = x.float()
+    mean = x.mean(0)
+    centered = x - mean
+    return mean, centered, (centered * centered).mean(0)
+
+
 class _BatchNormReLU(torch.autograd.Function):
     """Training batch norm (statistics in float32), ReLU and inverted
     dropout by a precomputed ``scale`` (``keep / (1 - p)``, or None).
@@ -168,10 +176,7 @@ class _BatchNormReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps, scale, p):
-        xf = x.float()
-        mean = xf.mean(0)
-        h = xf - mean
-        var = (h * h).mean(0)
+        mean, h, var = _batch_moments(x)
         r = torch.rsqrt(var + eps)
         h.mul_(r)
         out = h * weight
