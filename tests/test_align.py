@@ -27,6 +27,8 @@ def test_align_reorders_strips_versions_and_fills_missing():
     assert aligned["ENSG00000146648.15"].dtype == np.float64
     assert report.missing_genes == ["ENSG00000146648.15"]
     assert report.extra_genes == ["ENSG00000000003.15"]
+    # the column of X each reference gene came from, with its own version
+    assert report.source_genes == ["ENSG00000141510", "ENSG00000012048.23", None]
     assert report.n_matched == 2
     assert report.matched_fraction == pytest.approx(2 / 3)
     # the input is untouched

@@ -94,7 +94,9 @@ def align_to_genes(X, gene_ids=None, *, reference_genes, ignore_version=True):
     report : :class:`~sklearn.utils.Bunch`
         With ``missing_genes`` (list of reference ids absent from ``X``,
         filled with NaN), ``extra_genes`` (list of ids of ``X`` not in the
-        reference, dropped), ``n_matched`` (int) and ``matched_fraction``
+        reference, dropped), ``source_genes`` (list, for each reference gene,
+        the id of the column of ``X`` it was taken from, or None when it is
+        missing), ``n_matched`` (int) and ``matched_fraction``
         (``n_matched / n_reference_genes``).
 
     Raises
@@ -123,6 +125,8 @@ def align_to_genes(X, gene_ids=None, *, reference_genes, ignore_version=True):
     0                 2.0                 1.0                 NaN
     >>> report.missing_genes, report.extra_genes, report.n_matched
     (['ENSG00000146648.15'], ['ENSG00000000003.15'], 2)
+    >>> report.source_genes
+    ['ENSG00000141510.17', 'ENSG00000012048.23', None]
     """
     if gene_ids is None:
         if not isinstance(X, pd.DataFrame):
@@ -160,13 +164,15 @@ def align_to_genes(X, gene_ids=None, *, reference_genes, ignore_version=True):
     reference_keys = _keys(reference, ignore_version, "reference_genes")
     position = {key: i for i, key in enumerate(source_keys)}
 
-    matched_src, matched_ref, missing = [], [], []
+    matched_src, matched_ref, missing, source_genes = [], [], [], []
     for ref_id, key in zip(reference, reference_keys):
         if key in position:
             matched_src.append(position[key])
             matched_ref.append(ref_id)
+            source_genes.append(source_ids[position[key]])
         else:
             missing.append(ref_id)
+            source_genes.append(None)
     if not matched_ref:
         raise ValueError(
             f"None of the {len(reference)} reference genes is a column of X "
@@ -181,6 +187,7 @@ def align_to_genes(X, gene_ids=None, *, reference_genes, ignore_version=True):
     report = Bunch(
         missing_genes=missing,
         extra_genes=extra,
+        source_genes=source_genes,
         n_matched=len(matched_ref),
         matched_fraction=len(matched_ref) / len(reference),
     )
