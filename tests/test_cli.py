@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skimpute_gtex.cli import _EXACT_FLOATS, main
+from skimpute_gtex.cli import _EXACT_FLOATS, build_parser, main
 from skimpute_gtex.datasets import make_gtex_like, simulate_missing
 
 pytestmark = pytest.mark.filterwarnings(
@@ -129,19 +129,131 @@ def test_errors_return_2(files, capsys, argv, message):
     assert message in err and "Traceback" not in err
 
 
-def test_gene_mismatch_with_model(files, capsys):
-    tmp, matrix = files
-    model = tmp / "nocov.joblib"
-    assert main(["fit", str(tmp / "complete.csv"), "-o", str(model), *FAST]) == 0
-    matrix.iloc[:, :-2].to_csv(tmp / "fewer.csv")
+# ------------------------------------------- a study aligned to a saved model
+@pytest.fixture(scope="module")
+def ensembl(tmp_path_factory):
+    """A model fitted on 12 genes ``ENSG...7`` (covariate: tissue), a masked study."""
+    tmp = tmp_path_factory.mktemp("ensembl")
+    data = make_gtex_like(n_samples=60, n_genes=12, n_tissues=3, random_state=3)
+    genes = [f"ENSG{i:011d}.7" for i in range(12)]
+    ids = [f"S{i:03d}" for i in range(60)]
+    tissue = data.covariates["tissue"].to_numpy()
+    complete = pd.DataFrame(data.expression.to_numpy(), index=ids, columns=genes)
+    complete.assign(tissue=tissue).to_csv(tmp / "reference.csv")
+    model = str(tmp / "m.joblib")
+    assert main(["fit", str(tmp / "reference.csv"), "--categorical", "tissue",
+                 "-o", model, *FAST]) == 0
+    masked = simulate_missing(complete.to_numpy(), 0.3, random_state=3)[0]
+    study = pd.DataFrame(masked, index=ids, columns=genes)
+    return tmp, model, study, tissue
+
+
+def _other_study(study, seed=0):
+    """``(other, renamed)``: the study less genes 1, 4, 9, with two unknown genes.
+
+    The genes kept are re-versioned or unversioned (``renamed``: old -> new)
+    and shuffled; the unknown genes have NaN.
+    """
+    rng = np.random.RandomState(seed)
+    kept = [g for i, g in enumerate(study.columns) if i not in (1, 4, 9)]
+    renamed = {g: g[:-2] + (".8" if i % 2 else "") for i, g in enumerate(kept)}
+    other = study[kept].rename(columns=renamed)
+    other = other.iloc[:, rng.permutation(other.shape[1])]
+    unknown = rng.lognormal(size=(len(study), 2))
+    unknown[rng.uniform(size=unknown.shape) < 0.3] = np.nan
+    other.insert(2, "ENSG99999999999.1", unknown[:, 0])
+    other["MYGENE"] = unknown[:, 1]
+    return other, renamed
+
+
+def _main_with_warnings(argv, capsys):
+    """``main(argv)`` with every warning shown: its exit code and stderr lines."""
+    import warnings
+
     capsys.readouterr()
-    assert main(["impute", str(tmp / "fewer.csv"), "--model-file", str(model),
-                 "-o", str(tmp / "o.csv")]) == 2
-    assert "do not match the model" in capsys.readouterr().err
-    # --align imputes the model genes the input lacks
-    assert main(["impute", str(tmp / "fewer.csv"), "--model-file", str(model),
-                 "--align", "-o", str(tmp / "o.csv")]) == 0
-    assert read_csv(tmp / "o.csv", index_col=0).shape == matrix.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        code = main(argv)
+    return code, capsys.readouterr().err.splitlines()
+
+
+def test_model_file_aligns_the_study_genes(ensembl, capsys):
+    tmp, model, study, tissue = ensembl
+    other, renamed = _other_study(study)
+    other.assign(tissue=tissue).to_csv(tmp / "other.csv")
+    out = tmp / "other_imputed.csv"
+    code, err = _main_with_warnings(
+        ["impute", str(tmp / "other.csv"), "--model-file", model, "-o", str(out)],
+        capsys)
+    assert code == 0
+    assert f"imputed 3 of 12 model genes entirely (not in {tmp / 'other.csv'})" in err
+    warned = [line for line in err if line.startswith("warning:")]
+    assert warned == [f"warning: 2 gene(s) of {tmp / 'other.csv'} unknown to the "
+                      "model, passed through as read: ['ENSG99999999999.1', "
+                      "'MYGENE']"]
+    result = read_csv(out, index_col=0)
+    # the model's genes in its order, named as in the study where it has
+    # them; then the unknown genes
+    model_genes = [renamed.get(g, g) for g in study.columns]
+    assert list(result.columns) == [*model_genes, "ENSG99999999999.1", "MYGENE"]
+    assert list(result.index) == list(study.index)
+    assert not result[model_genes].isna().to_numpy().any()
+    for gene in ("ENSG99999999999.1", "MYGENE"):  # NaN included
+        np.testing.assert_array_equal(result[gene].to_numpy(), other[gene].to_numpy())
+    seen = other[list(renamed.values())]
+    observed = seen.notna().to_numpy()
+    np.testing.assert_array_equal(result[seen.columns].to_numpy()[observed],
+                                  seen.to_numpy()[observed])
+
+
+def test_model_file_same_genes_other_versions_and_order(ensembl, capsys):
+    """Every model gene present: no count line, no warning, the study's names."""
+    tmp, model, study, tissue = ensembl
+    other = study.rename(columns=lambda g: g[:-2] + ".9").iloc[:, ::-1]
+    other.assign(tissue=tissue).to_csv(tmp / "same.csv")
+    out = tmp / "same_imputed.tsv"
+    code, err = _main_with_warnings(
+        ["impute", str(tmp / "same.csv"), "--model-file", model, "-o", str(out)],
+        capsys)
+    assert code == 0
+    assert not any("entirely" in line or "warning" in line for line in err)
+    result = read_csv(out, sep="\t", index_col=0)
+    assert list(result.columns) == list(other.columns[::-1])
+    observed = other.notna().to_numpy()
+    np.testing.assert_array_equal(result[other.columns].to_numpy()[observed],
+                                  other.to_numpy()[observed])
+
+
+@pytest.mark.parametrize(
+    "columns, message",
+    [
+        (lambda g: "SYM" + g[-4:], "no gene in common with the model: none of "
+                                   "its 12 gene columns"),
+        ({"ENSG00000000001.7": "ENSG00000000000.3"},
+         "duplicated gene ids once versions are ignored: ['ENSG00000000000.3']"),
+    ],
+    ids=["symbols", "duplicates"],
+)
+def test_model_file_alignment_errors(ensembl, capsys, columns, message):
+    tmp, model, study, tissue = ensembl
+    study.rename(columns=columns).assign(tissue=tissue).to_csv(tmp / "bad.csv")
+    capsys.readouterr()
+    assert main(["impute", str(tmp / "bad.csv"), "--model-file", model,
+                 "-o", str(tmp / "bad_out.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "skimpute-gtex impute: error:" in err and message in err
+    assert not (tmp / "bad_out.csv").exists()
+
+
+def test_align_flag_is_a_deprecated_no_op(ensembl, capsys):
+    tmp, model, study, tissue = ensembl
+    study.assign(tissue=tissue).to_csv(tmp / "study.csv")
+    code, err = _main_with_warnings(
+        ["impute", str(tmp / "study.csv"), "--model-file", model, "--align",
+         "-o", str(tmp / "o.csv")], capsys)
+    assert code == 0
+    assert err[0].startswith("warning: --align has no effect and will be removed")
+    assert "--align" not in build_parser().format_help()
 
 
 def test_parquet_without_pyarrow_is_clear(files, capsys, monkeypatch):
@@ -678,6 +790,61 @@ def test_h5ad_fit_and_impute_with_obs_covariates(h5ad_files, capsys):
     read = read_csv(tmp / "study.csv", index_col=0).iloc[:, :12].to_numpy()
     np.testing.assert_array_equal(from_csv.layers["observed"], read)
     assert list(from_csv.obs_names) == list(study.obs_names)
+
+
+@_H5AD
+def test_h5ad_study_aligned_to_a_saved_model(ensembl, capsys):
+    """.h5ad in and out, float32, genes lacking, re-versioned and unknown."""
+    ad = pytest.importorskip("anndata")
+    tmp, model, study, tissue = ensembl
+    other, renamed = _other_study(study, seed=1)
+    obs = pd.DataFrame({"tissue": tissue, "batch": "b1"}, index=other.index)
+    var = pd.DataFrame({"symbol": [f"SYM{j}" for j in range(other.shape[1])]},
+                       index=list(other.columns))
+    X = other.to_numpy().astype(np.float32)
+    _write_h5ad(ad.AnnData(X=X, obs=obs.copy(), var=var.copy()),
+                tmp / "other.h5ad")
+    out = tmp / "other_imputed.h5ad"
+    code, err = _main_with_warnings(
+        ["impute", str(tmp / "other.h5ad"), "--model-file", model, "-o", str(out)],
+        capsys)
+    assert code == 0 and "imputed 3 of 12 model genes entirely" in "".join(err)
+    assert sum(line.startswith("warning: 2 gene(s)") for line in err) == 1
+    result = ad.read_h5ad(out)
+    model_genes = [renamed.get(g, g) for g in study.columns]
+    assert list(result.var_names) == [*model_genes, "ENSG99999999999.1", "MYGENE"]
+    assert list(result.obs_names) == list(other.index)
+    assert list(result.obs["batch"]) == ["b1"] * len(other)
+    assert result.X.dtype == np.float32
+    assert not np.isnan(result.X[:, :12]).any()
+    given = [list(other.columns).index(g) for g in result.var_names
+             if g in set(other.columns)]
+    kept = result[:, list(other.columns[given])]
+    observed = ~np.isnan(X[:, given])
+    np.testing.assert_array_equal(kept.X.view(np.uint32)[observed],
+                                  X[:, given].view(np.uint32)[observed])
+    unknown = [list(other.columns).index(g) for g in ("ENSG99999999999.1", "MYGENE")]
+    np.testing.assert_array_equal(result.X[:, 12:].view(np.uint32),
+                                  X[:, unknown].view(np.uint32))  # NaN included
+    absent = [g for g in model_genes if g not in set(other.columns)]
+    assert np.isnan(result[:, absent].layers["observed"]).all()
+    # every model gene there (plus an unknown one): the input's var, its
+    # order and its layers are kept
+    full = study.rename(columns=lambda g: g[:-2]).assign(MYGENE=1.5)
+    var = pd.DataFrame({"symbol": [f"SYM{j}" for j in range(13)]},
+                       index=list(full.columns))
+    X = full.to_numpy().astype(np.float32)
+    _write_h5ad(ad.AnnData(X=X, obs=obs.copy(), var=var, layers={"tpm": X * 2}),
+                tmp / "full.h5ad")
+    code, err = _main_with_warnings(
+        ["impute", str(tmp / "full.h5ad"), "--model-file", model, "-o",
+         str(tmp / "full_imputed.h5ad")], capsys)
+    assert code == 0 and not any("entirely" in line for line in err)
+    result = ad.read_h5ad(tmp / "full_imputed.h5ad")
+    assert list(result.var_names) == list(full.columns)
+    assert list(result.var["symbol"]) == list(var["symbol"])
+    np.testing.assert_array_equal(result.layers["tpm"], X * 2)
+    assert not np.isnan(result.X).any()
 
 
 @_H5AD

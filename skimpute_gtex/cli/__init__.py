@@ -10,7 +10,10 @@ Subcommands:
     the matrix file, ``obs`` columns of an ``.h5ad``, or in a separate table)
     and save it with joblib.
 ``impute``
-    Impute a matrix, in place (fit PMI on it) or with a saved model.
+    Impute a matrix, in place (fit PMI on it) or with a saved model. With a
+    saved model the matrix's genes are matched to the model's by id (Ensembl
+    versions ignored): the model's genes that the matrix lacks are imputed
+    entirely, and genes the model does not know are passed through as read.
 ``compare``
     Compare imputers on the user's matrix: hide observed entries at random,
     impute them in place, score them
@@ -34,8 +37,8 @@ demo, ``_parser`` the options.
 
 Every subcommand returns 0 on success and 2, with a one-line message on
 stderr, on a user error (missing file, unknown format, unknown covariate
-column, genes that do not match a saved model, training options given with a
-saved model). Warnings are printed as one line ``warning: ...``.
+column, no gene in common with a saved model, training options given with
+a saved model). Warnings are printed as one line ``warning: ...``.
 """
 
 import sys

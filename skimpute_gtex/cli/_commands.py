@@ -2,10 +2,12 @@
 
 import os
 import sys
+import warnings
 from contextlib import contextmanager, redirect_stdout
 
 import numpy as np
 import pandas as pd
+from sklearn.utils import Bunch
 
 from ._inputs import _join, _load_input
 from ._io import CLIError, _check_output, _kind, _write_h5ad, _write_matrix
@@ -127,7 +129,7 @@ def _load_model(path):
 
 
 def _impute_with_model(args):
-    """``(model, matrix, covariates, imputed)`` with the saved ``--model-file``."""
+    """``(model, study, covariates, X, imputed)`` with the saved ``--model-file``."""
     given = [opt for dest, opt, _ in _TRAINING_OPTIONS
              if getattr(args, dest) is not None]
     if given:
@@ -137,27 +139,8 @@ def _impute_with_model(args):
             "its own covariates. Drop them, or fit a new model with them.")
     model = _load_model(args.model_file)
     matrix, cov, _ = _load_input(args, spec_from=model.covariates or [])
-    genes = _model_genes(model)
-    if args.align:
-        from ..datasets import align_to_genes
-
-        matrix, report = align_to_genes(matrix, reference_genes=genes)
-        print(f"aligned: {report.n_matched}/{len(genes)} model genes found, "
-              f"{len(report.extra_genes)} extra genes dropped",
-              file=sys.stderr)
-    else:
-        missing = [g for g in genes if g not in set(matrix.columns)]
-        extra = [g for g in matrix.columns if g not in set(genes)]
-        if missing or extra:
-            raise CLIError(
-                f"the genes of {args.input} do not match the model: "
-                f"{len(missing)} model gene(s) missing (first: {missing[:3]}), "
-                f"{len(extra)} unknown gene(s) (first: {extra[:3]}). "
-                "Use --align to match Ensembl ids without versions and impute "
-                "the missing genes."
-            )
-        matrix = matrix[genes]
-    X = matrix if cov is None else _join(matrix, cov)
+    study = _align_study(matrix, _model_genes(model), args.input)
+    X = study.genes if cov is None else _join(study.genes, cov)
     if args.interval is not None and not getattr(model, "calibration", False):
         raise CLIError(
             f"--interval: {args.model_file} was fitted without calibration; "
@@ -165,7 +148,54 @@ def _impute_with_model(args):
     if args.verbose:
         model.set_params(verbose=args.verbose)
     with _progress(args.verbose):
-        return model, matrix, cov, X, model.transform(X)
+        return model, study, cov, X, model.transform(X)
+
+
+def _align_study(matrix, genes, path):
+    """The study's genes matched by name to the model's ``genes``.
+
+    Ensembl ids match without their version suffix. Returns a Bunch:
+    ``genes``, samples x the model's genes (in its order and named as it
+    names them; all NaN where the study lacks the gene, in the study's float
+    dtype); ``names``, model gene -> the study's own id for it; ``extra``, the
+    study's genes that the model does not know, as read; ``n_absent``, the
+    number of model genes the study lacks, and ``same_genes``, whether it
+    lacks none.
+    """
+    from ..datasets import align_to_genes
+    from ..datasets._align import _preview, _strip_version
+
+    keys = {_strip_version(g) for g in genes}
+    if not any(_strip_version(g) in keys for g in matrix.columns):
+        raise CLIError(
+            f"{path}: no gene in common with the model: none of its "
+            f"{matrix.shape[1]} gene columns (first: {list(matrix.columns[:3])}) "
+            f"is one of the model's {len(genes)} genes (first: {genes[:3]}), "
+            "Ensembl versions ignored. Are both Ensembl ids (not symbols)? Is "
+            "the matrix oriented right (--genes-as-rows)?")
+    try:
+        aligned, report = align_to_genes(matrix, reference_genes=genes)
+    except ValueError as exc:  # ids duplicated once versions are ignored
+        raise CLIError(f"{path}: {exc}") from None
+    aligned = aligned.astype(np.result_type(*set(matrix.dtypes)))
+    unknown = set(report.extra_genes)
+    if unknown:
+        warnings.warn(f"{len(unknown)} gene(s) of {path} unknown to the model, "
+                      "passed through as read: "
+                      f"{_preview(report.extra_genes, 5)}", UserWarning)
+    return Bunch(
+        genes=aligned,
+        names={g: s for g, s in zip(genes, report.source_genes) if s is not None},
+        extra=matrix.loc[:, [str(c) in unknown for c in matrix.columns]],
+        n_absent=len(report.missing_genes),
+        same_genes=not report.missing_genes,
+    )
+
+
+def _study_as_is(matrix):
+    """``_align_study``'s Bunch for a matrix imputed in place."""
+    return Bunch(genes=matrix, names={}, extra=matrix.iloc[:, :0], n_absent=0,
+                 same_genes=True)
 
 
 def interval_paths(output):
@@ -177,12 +207,18 @@ def interval_paths(output):
     return f"{root}.lower{ext}", f"{root}.upper{ext}"
 
 
-def _write_result(out, model, args, matrix, cov, path):
-    columns = list(model.get_feature_names_out())
-    result = pd.DataFrame(np.asarray(out), index=matrix.index, columns=columns)
+def _write_result(out, model, args, study, cov, path):
+    """Write ``out``: the study's ids for the model's genes, then its others."""
+    columns = [study.names.get(c, c) for c in model.get_feature_names_out()]
+    result = pd.DataFrame(np.asarray(out), index=study.genes.index,
+                          columns=columns)
+    observed = study.genes.rename(columns=study.names)
+    if study.extra.shape[1]:
+        result = pd.concat([result, study.extra], axis=1)
+        observed = pd.concat([observed, study.extra], axis=1)
     if _kind(path) == "h5ad":  # keeps the input's float dtype
-        _write_h5ad(result, path, args=args, matrix=matrix, cov=cov,
-                    same_genes=not (args.model_file and args.align))
+        _write_h5ad(result, path, args=args, matrix=observed, cov=cov,
+                    same_genes=study.same_genes)
     else:
         if model.covariate_output == "drop":
             result = result.astype(np.float64)
@@ -191,6 +227,10 @@ def _write_result(out, model, args, matrix, cov, path):
 
 
 def cmd_impute(args):
+    if args.align:
+        warnings.warn("--align has no effect and will be removed: impute "
+                      "--model-file always aligns the study's genes to the "
+                      "model's now. Drop it.", FutureWarning)
     _check_output(args.output)
     if args.interval is not None:
         if not 0 < args.interval < 1:
@@ -199,21 +239,26 @@ def cmd_impute(args):
         for path in interval_paths(args.output):
             _check_output(path)
     if args.model_file:
-        model, matrix, cov, X, out = _impute_with_model(args)
+        model, study, cov, X, out = _impute_with_model(args)
     else:
         matrix, cov, spec = _load_input(args)
+        study = _study_as_is(matrix)
         X = matrix if cov is None else _join(matrix, cov)
         model = _make_model(args, spec)
         with _progress(args.verbose):
             out = model.fit_transform(X)
-    _write_result(out, model, args, matrix, cov, args.output)
+    _write_result(out, model, args, study, cov, args.output)
     written = args.output
     if args.interval is not None:
         bounds = model.transform_interval(X, coverage=args.interval)
         for bound, path in zip(bounds, interval_paths(args.output)):
-            _write_result(bound, model, args, matrix, cov, path)
+            _write_result(bound, model, args, study, cov, path)
         written += (" and the {:.0%} interval bounds {} and {}"
                     .format(args.interval, *interval_paths(args.output)))
+    matrix = study.genes
+    if study.n_absent:
+        print(f"imputed {study.n_absent} of {matrix.shape[1]} model genes "
+              f"entirely (not in {args.input})", file=sys.stderr)
     n_missing = int(matrix.isna().to_numpy().sum())
     print(f"imputed {n_missing} missing values in {matrix.shape[0]} samples x "
           f"{matrix.shape[1]} genes{_with_covariates(model.covariates)}; wrote "

@@ -385,10 +385,11 @@ def _check_output(path):
 def _write_h5ad(result, path, *, args, matrix, cov, same_genes):
     """Write ``result`` as an ``.h5ad``: imputed ``X``, observed layer, annotations.
 
-    From an ``.h5ad`` input with its genes unchanged, everything of the input
-    is kept (``obs``, ``var``, ``uns``, other layers); otherwise ``obs`` is
-    the covariates (and the input's ``obs`` for an ``.h5ad``), ``var`` the
-    genes.
+    From an ``.h5ad`` input that has every gene of ``result``
+    (``same_genes``), everything of the input is kept (``obs``, ``var`` and
+    its order, ``uns``, other layers); otherwise ``matrix`` is the observed
+    matrix, ``obs`` the covariates (the input's ``obs`` for an ``.h5ad``) and
+    ``var`` the gene names.
     """
     import anndata
 
@@ -398,7 +399,7 @@ def _write_h5ad(result, path, *, args, matrix, cov, same_genes):
         write_anndata(args.input, result, path, layer=args.layer)
         return
     obs, uns = pd.DataFrame(index=matrix.index), {}
-    if _kind(args.input) == "h5ad":  # aligned to a model's genes
+    if _kind(args.input) == "h5ad":  # lacked some of a model's genes
         source = anndata.read_h5ad(args.input, backed="r")
         try:
             obs, uns = source.obs.copy(), dict(source.uns)

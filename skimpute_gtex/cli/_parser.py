@@ -84,10 +84,13 @@ def build_parser():
     _add_input_options(p)
     _add_model_options(p)
     p.add_argument("--model-file", metavar="FILE",
-                   help="model saved by 'fit' (default: fit PMI on the input)")
-    p.add_argument("--align", action="store_true",
-                   help="with --model-file: match Ensembl ids without version, "
-                        "impute model genes absent from the input, drop others")
+                   help="model saved by 'fit' (default: fit PMI on the input); "
+                        "the input's genes are matched to the model's by id, "
+                        "Ensembl versions ignored: model genes the input lacks "
+                        "are imputed entirely, genes the model does not know "
+                        "are passed through as read, after the model's")
+    # deprecated: --model-file always aligns now; accepted with a warning
+    p.add_argument("--align", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--output", "-o", required=True,
                    help="imputed matrix: .csv, .tsv, .parquet or .h5ad (imputed "
                         "X, the observed matrix in layers['observed'], the "
