@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from skimpute_gtex import PMIImputer
-from skimpute_gtex._torch._blend import _held_out, _weight
+from skimpute_gtex._panel import mixture_weight as _weight
+from skimpute_gtex._torch._blend import _held_out
 
 from .conftest import FAST
 

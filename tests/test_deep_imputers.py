@@ -214,8 +214,12 @@ def test_bad_input_errors(cls, gtex_small):
         imp.transform(X[:, :10])
     rows = X.copy()
     rows[2] = np.nan
-    with pytest.raises(ValueError, match="have no observed gene"):
-        imp.transform(rows)
+    with pytest.warns(UserWarning, match="1 sample.*no observed gene.*mean"):
+        out = imp.transform(rows)
+    # as KNNImputer: the training means, and the other rows as without it
+    np.testing.assert_array_equal(out[2], imp.mean_.astype(out.dtype))
+    np.testing.assert_array_equal(np.delete(out, 2, axis=0),
+                                  np.delete(imp.transform(X), 2, axis=0))
     with pytest.raises(ValueError, match="could not convert|must be numeric"):
         cls(**FAST).fit(np.array([["a", "b"], ["c", "d"]], dtype=object))
     frame = _genes(gtex_small)

@@ -2,8 +2,7 @@
 
 A copy of the file of scikit-learn 1.9.1, adapted only where it must be; each
 adaptation is marked ``# ADAPTED:`` with the reason. The assertions and
-tolerances are scikit-learn's, and so is the data but for one test of two
-imputers (``NEED_AN_OBSERVED_GENE``). Tests of our own of the same parameters
+tolerances are scikit-learn's, and so is the data. Tests of our own of the same parameters
 follow the copy, after a separating comment.
 """
 
@@ -49,13 +48,6 @@ def sparse_imputers():
     return imputers()
 
 
-# ADAPTED: without covariates, PMIImputer and GAINImputer refuse a sample
-# with no observed gene (there is nothing to impute it from; an error, by
-# design, where KNNImputer imputes the training mean). The first test's data
-# has a single feature, so its missing test sample has none; for these two it
-# gets a second, observed feature. What the test is about (a feature with a
-# missing value in the test set only, with add_indicator=True) is unchanged.
-NEED_AN_OBSERVED_GENE = {"PMIImputer", "GAINImputer"}
 
 
 # ConvergenceWarning will be raised by the IterativeImputer
@@ -66,9 +58,6 @@ def test_imputation_missing_value_in_test_array(imputer):
     # not throw an error and return a finite dataset
     train = [[1], [2]]
     test = [[3], [np.nan]]
-    if type(imputer).__name__ in NEED_AN_OBSERVED_GENE:  # ADAPTED: see above
-        train = [[1, 1], [2, 2]]
-        test = [[3, 1], [np.nan, 2]]
     imputer = clone(imputer)
     imputer.set_params(add_indicator=True)
     imputer.fit(train).transform(test)

@@ -38,11 +38,13 @@ the inductive scenario need not be that of the training data.
 
 import numpy as np
 
+from .._panel import mixture_weight
 from ..baselines import SoftImputeImputer
 from ..utils._compat import StrOptions
 from ..utils._progress import log
 from ._data import _Data
 from ._device import draw_seed
+from ._panel_blend import fit_panel, panel_imputations
 
 # the observed fractions at which the weight is measured: held-out entries
 # are predicted with the other observed entries of their row visible, or half
@@ -107,15 +109,6 @@ def _rows_plan(mask, rows, fraction, rng):
     return fit_rows, mask, eval_rows, levels
 
 
-def _weight(net, low_rank, truth):
-    """The network's weight in [0, 1] minimising the blend's squared error."""
-    d = net - low_rank
-    dd = float(np.dot(d, d))
-    if dd == 0.0:
-        return 1.0
-    return float(np.clip(np.dot(d, truth - low_rank) / dd, 0.0, 1.0))
-
-
 def _low_rank_model(self, genes, mask, numeric, codes, seed):
     """A :class:`SoftImputeImputer` fitted on validated arrays."""
     model = SoftImputeImputer(random_state=seed)
@@ -128,7 +121,10 @@ def _low_rank_model(self, genes, mask, numeric, codes, seed):
 class _LowRankBlendMixin:
     """``blend_low_rank`` for :class:`~skimpute_gtex.PMIImputer`."""
 
-    _blend_constraints: dict = {"blend_low_rank": [StrOptions({"auto"}), "boolean"]}
+    _blend_constraints: dict = {
+        "blend_low_rank": [StrOptions({"auto"}), "boolean"],
+        "gene_panel": ["boolean"],
+    }
 
     def _wants_blend(self):
         if self.blend_low_rank == "auto":
@@ -144,10 +140,35 @@ class _LowRankBlendMixin:
                 "imputations. Use blend_low_rank='auto' or False."
             )
 
-    def _fit_blend(self, validated, mask, mean, scale, rows, validation, rng,
-                   device, threads):
+    def _fit_blend(self, validated, mask, mean, scale, rows, validation,
+                   members, rng, device, threads):
+        """``(low-rank blend, gene panel)``, each None when not fitted."""
+        genes, numeric, codes = validated
+        blend, held_out = self._fit_low_rank(validated, mask, mean, scale, rows,
+                                             validation, rng, device, threads)
+        if held_out is None and validation is not None:
+            # early stopping: the validation rows, never trained on
+            networks = self._combined(members)
+
+            def predict(r, visible):
+                return self._standardized_predictions(
+                    networks, genes[r], visible, numeric[r], codes[r], mean,
+                    scale)
+
+            held_out = rows, validation, predict
+        panel = None
+        if held_out is not None:
+            panel = fit_panel(self, genes, mask, mean, scale, numeric, codes,
+                              *held_out, rng)
+        return blend, panel
+
+    def _fit_low_rank(self, validated, mask, mean, scale, rows, validation, rng,
+                      device, threads):
+        """``(blend, held_out)``: what ``_set_blend`` stores of the low-rank
+        blend, and, when rows were held out, ``(fit rows, held-out rows,
+        predict(rows, visible))`` of the blend's second training."""
         if not self._wants_blend():
-            return None
+            return None, None
         genes, numeric, codes = validated
         r = np.random.RandomState(draw_seed(rng))
         if mask.all():
@@ -156,7 +177,7 @@ class _LowRankBlendMixin:
         else:
             plan = _entries_plan(mask, rows, self.validation_fraction, r)
         if plan is None:
-            return None
+            return None, None
         fit_rows, train_mask, eval_rows, levels = plan
         log(self, self.verbose >= 1,
             f"blend: training again without {len(rows) - len(fit_rows)} rows "
@@ -182,11 +203,26 @@ class _LowRankBlendMixin:
                                                  mean, scale)
             lr = (low_rank._imputed(np.where(visible, g, np.nan), visible,
                                     num, cod) - mean) / scale
-            weights.append(_weight(net[target], lr[target], x[target]))
+            weights.append(mixture_weight(net[target], lr[target], x[target]))
             visibility.append(float(visible.mean()))
         order = np.argsort(visibility)
+        visibility = np.asarray(visibility)[order]
+        weights = np.asarray(weights)[order]
         final = _low_rank_model(self, genes, mask, numeric, codes, draw_seed(r))
-        return (final, np.asarray(visibility)[order], np.asarray(weights)[order])
+        held_out = None
+        if len(fit_rows) < len(rows):  # rows held out: new samples
+
+            def predict(rows_, visible):
+                g, num, cod = genes[rows_], numeric[rows_], codes[rows_]
+                net = self._standardized_predictions(networks, g, visible, num,
+                                                     cod, mean, scale)
+                lr = (low_rank._imputed(np.where(visible, g, np.nan), visible,
+                                        num, cod) - mean) / scale
+                w = np.interp(visible.mean(axis=1), visibility, weights)[:, None]
+                return w * net + (1.0 - w) * lr
+
+            held_out = fit_rows, eval_rows, predict
+        return (final, visibility, weights), held_out
 
     def _standardized_predictions(self, networks, genes, visible, numeric, codes,
                                   mean, scale):
@@ -199,10 +235,20 @@ class _LowRankBlendMixin:
         return out
 
     def _set_blend(self, blend):
+        blend, panel = blend
         self._low_rank = None
         self.blend_visibility_ = self.blend_weight_ = None
         if blend is not None:
             self._low_rank, self.blend_visibility_, self.blend_weight_ = blend
+        self._linear = None
+        self.panel_visibility_ = self.panel_weight_ = None
+        if panel is not None:
+            self._linear, self.panel_visibility_, self.panel_weight_ = panel
+
+    def _panel_imputations(self, genes, mask, numeric, codes):
+        if not self.gene_panel:
+            return None
+        return panel_imputations(self, genes, mask, numeric, codes)
 
     def _blended(self, imputed, genes, mask, numeric, codes):
         low_rank = self._low_rank

@@ -268,7 +268,7 @@ class _BaseTorchImputer(_BaseImputer):
                 data, val_data, rng, first_seeds, device, threads)
             # after every draw of the networks: they do not depend on it
             blend = self._fit_blend(validated, mask, mean, scale, rows,
-                                    validation, rng, device, threads)
+                                    validation, members, rng, device, threads)
         # success: only now does the estimator get its fitted state
         self._set_networks(members)
         self._set_blend(blend)
@@ -373,8 +373,8 @@ class _BaseTorchImputer(_BaseImputer):
     def _check_blend(self):
         """Raise on a blend that the other parameters rule out."""
 
-    def _fit_blend(self, validated, mask, mean, scale, rows, validation, rng,
-                   device, threads):
+    def _fit_blend(self, validated, mask, mean, scale, rows, validation,
+                   members, rng, device, threads):
         """What ``_set_blend`` stores, computed without changing ``self``."""
         return None
 
@@ -384,6 +384,11 @@ class _BaseTorchImputer(_BaseImputer):
     def _blended(self, imputed, genes, mask, numeric, codes):
         """The imputations (data units) of a block of rows, maybe blended."""
         return imputed
+
+    def _panel_imputations(self, genes, mask, numeric, codes):
+        """None, or ``(rows, weights, imputations)`` of the rows of X imputed
+        as a gene panel (``_panel_blend.panel_imputations``)."""
+        return None
 
     def _set_history(self, histories):
         history = histories[0]
@@ -472,22 +477,29 @@ class _BaseTorchImputer(_BaseImputer):
 
     # ------------------------------------------------------------- transform
     def _imputable(self, X, validated=None):
-        """``(genes, numeric, codes, mask)`` of X to impute, validated once.
-
-        Without covariates a sample with no observed gene is an error.
-        """
+        """``(genes, numeric, codes, mask)`` of X to impute, validated once."""
         if validated is None:
             validated = self._validate_input(X, reset=False)
         genes, numeric, codes = validated
         mask = ~np.isnan(genes)
-        if self.covariates is None and genes.shape[0] and not mask.any(axis=1).all():
-            bad = np.flatnonzero(~mask.any(axis=1))
-            raise ValueError(
-                f"{bad.size} sample(s) have no observed gene (first rows: "
-                f"{bad[:5].tolist()}); without covariates there is nothing to "
-                "impute them from."
-            )
         return genes, numeric, codes, mask
+
+    def _fill_empty_rows(self, filled, mask):
+        """Without covariates, a sample with no observed gene gets the genes'
+        training means (as :class:`~sklearn.impute.KNNImputer` does), with a
+        warning: there is nothing else to impute it from."""
+        if self.covariates is not None or not filled.shape[0]:
+            return
+        empty = np.flatnonzero(~mask.any(axis=1))
+        if not empty.size:
+            return
+        warnings.warn(
+            f"{type(self).__name__}: {empty.size} sample(s) have no observed "
+            f"gene (first rows: {empty[:5].tolist()}); without covariates they "
+            "are imputed with each gene's training mean.",
+            UserWarning,
+        )
+        filled[empty] = self.mean_.astype(filled.dtype)
 
     def _predicted_blocks(self, networks, genes, mask, numeric, codes, mean,
                           scale, predict=None):
@@ -522,6 +534,14 @@ class _BaseTorchImputer(_BaseImputer):
         # entries of genes, imputations (float64 arithmetic, then X's dtype).
         # Each draw of sample_imputations needs X as it was: always a copy.
         filled = self._output_array(genes) if draw is None else genes.copy()
+        # rows that share their missing genes: a gene panel (PMIImputer)
+        panel = (None if draw is not None
+                 else self._panel_imputations(genes, mask, numeric, codes))
+        if panel is not None:
+            panel_rows, panel_weights, panel_values = panel
+            position = np.full(genes.shape[0], -1)
+            position[panel_rows] = np.arange(len(panel_rows))
+            valid = self._valid_mask
         with Threads(self.n_jobs):
             blocks = self._predicted_blocks(
                 self._fitted_networks(), genes, mask, numeric, codes,
@@ -530,10 +550,17 @@ class _BaseTorchImputer(_BaseImputer):
                 imputed = self._blended(out * self.scale_ + self.mean_,
                                         genes[sl], mask[sl], numeric[sl],
                                         codes[sl])
+                if panel is not None and (position[sl] >= 0).any():
+                    hit = np.flatnonzero(position[sl] >= 0)
+                    k = position[sl][hit]
+                    w = panel_weights[k][:, None]
+                    cells = np.ix_(hit, np.flatnonzero(valid))
+                    imputed[cells] = w * imputed[cells] + (1 - w) * panel_values[k]
                 if self.clip:
                     imputed = np.clip(imputed, self._clip_low, self._clip_high)
                 missing = ~mask[sl]
                 filled[sl][missing] = imputed[missing].astype(genes.dtype)
+        self._fill_empty_rows(filled, mask)
         return self._finish_output(X, genes, mask, filled)
 
     def transform(self, X):

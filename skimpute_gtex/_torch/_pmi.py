@@ -229,6 +229,22 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         (``blend_weight_`` is None). See :ref:`blend`.
 
         .. versionadded:: 0.1.0
+    gene_panel : bool, default=True
+        Impute the rows of X that share their missing genes with other rows
+        of X (a study measured on a gene panel: the same genes missing in
+        every sample) with a ridge regression of the missing genes on the
+        measured ones and the covariates, solved for that set of genes from
+        the training data, mixed with the network's imputations. The
+        network's weight in the mixture is measured in ``fit`` on rows the
+        networks never trained on (the early-stopping validation rows, or
+        the rows the low-rank blend holds out), with random panels of
+        several sizes (``panel_weight_``); a group of rows gets the weight of
+        its measured fraction. Fits with neither kind of held-out rows (a
+        study with missing entries, below 1,000 samples) have no panel
+        weights and impute every row with the network. ``False`` imputes
+        every row with the network. See :ref:`gene_panels`.
+
+        .. versionadded:: 0.1.0
     random_state : int, RandomState instance or None, default=None
         Decides the validation split, the weight initialisation, the mini-batch
         order, the pseudo-masks, dropout and the blend's held-out entries.
@@ -292,6 +308,17 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
     blend_visibility_ : ndarray of shape (2,) or None
         The rows' mean observed fractions, ascending, at which
         ``blend_weight_`` was measured; None without the blend.
+
+        .. versionadded:: 0.1.0
+    panel_weight_ : ndarray of shape (n_levels,) or None
+        The network's weight in the mixture with the ridge regression for
+        rows imputed as a gene panel (``gene_panel``), at the panel sizes
+        ``panel_visibility_``; None when no panel weights were fitted.
+
+        .. versionadded:: 0.1.0
+    panel_visibility_ : ndarray of shape (n_levels,) or None
+        The measured fractions of the genes, ascending, at which
+        ``panel_weight_`` was measured; None with it.
 
         .. versionadded:: 0.1.0
     indicator_ : :class:`~sklearn.impute.MissingIndicator` or None
@@ -384,6 +411,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         precision="auto",
         calibration=False,
         blend_low_rank="auto",
+        gene_panel=True,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -415,6 +443,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         self.precision = precision
         self.calibration = calibration
         self.blend_low_rank = blend_low_rank
+        self.gene_panel = gene_panel
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose

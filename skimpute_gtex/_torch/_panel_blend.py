@@ -1,0 +1,157 @@
+"""PMI on gene panels: rows that share their missing genes.
+
+How ``gene_panel`` works (docs/user_guide.rst, "Gene panels"):
+
+1. ``fit`` keeps a :class:`~skimpute_gtex._panel.LinearReference` of the
+   training rows: the ridge regression of any set of genes on any other (and
+   on the covariates), solved when a panel is met.
+2. It weighs that regression against the network's imputations (blended with
+   the low-rank model where ``blend_low_rank`` applies) on rows that the
+   networks never trained on: the early-stopping validation rows, or the rows
+   that the blend's second training holds out. At each panel size of
+   ``PANEL_LEVELS`` (a fraction of the genes), random panels are drawn, the
+   rows' other genes are predicted both ways from the panel, and the network's
+   weight minimises the squared error of the mixture (``panel_weight_``).
+3. ``transform`` finds the rows of X that share their missing genes with at
+   least ``MIN_PANEL_ROWS - 1`` other rows: a study measured on a panel. For
+   each such group it solves the ridge regression from the group's measured
+   genes and returns ``w * network + (1 - w) * ridge``, with ``w`` interpolated
+   at the group's measured fraction (on a log scale). Other rows, each with
+   its own missing entries, are imputed as before.
+"""
+
+import numpy as np
+
+from .._panel import LinearReference, covariate_features, mixture_weight
+from ._device import draw_seed
+
+#: panel sizes (fractions of the genes) at which the weight is measured
+PANEL_LEVELS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
+#: random panels drawn at each size
+_PANEL_DRAWS = 2
+#: rows of X that must share their missing genes to be imputed as a panel
+MIN_PANEL_ROWS = 2
+
+
+def _vocab(self):
+    return [len(c) for c in getattr(self, "categories_", [])]
+
+
+def linear_reference(self, genes, mask, mean, scale, numeric, codes, rows, seed):
+    """A :class:`LinearReference` of ``rows``."""
+    return LinearReference(
+        genes[rows], mask[rows], mean, scale,
+        covariate_features(numeric[rows], codes[rows], _vocab(self)),
+        self._valid_mask, np.random.RandomState(seed))
+
+
+def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
+                  codes, eval_rows, rng):
+    """``(levels, weights)``: the network's weight at each panel size.
+
+    ``predict(rows, visible)`` returns the standardized predictions of every
+    valid gene of ``rows`` with ``visible`` of their genes measured (a mask
+    over all genes); ``linear`` was fitted without ``eval_rows``.
+    """
+    valid = np.flatnonzero(self._valid_mask)
+    observed = mask[eval_rows]
+    x = np.where(observed, (genes[eval_rows] - mean) / scale, 0.0)
+    cov = covariate_features(numeric[eval_rows], codes[eval_rows], _vocab(self))
+    levels, weights = [], []
+    for level in PANEL_LEVELS:
+        size = int(round(level * valid.size))
+        if size < 1 or size >= valid.size:
+            continue
+        nets, lins, truths = [], [], []
+        for _ in range(_PANEL_DRAWS):
+            panel = np.zeros(mask.shape[1], dtype=bool)
+            panel[rng.choice(valid, size, replace=False)] = True
+            visible = observed & panel
+            target = (observed & ~panel)[:, valid]
+            net = predict(eval_rows, visible)[:, valid]
+            lin = np.zeros_like(net)
+            lin[:, ~panel[valid]] = linear.predict(panel[valid],
+                                                   x[:, panel], cov)
+            nets.append(net[target])
+            lins.append(lin[target])
+            truths.append(x[:, valid][target])
+        levels.append(level)
+        weights.append(mixture_weight(np.concatenate(nets), np.concatenate(lins),
+                               np.concatenate(truths)))
+    if not levels:
+        return None
+    return np.asarray(levels), np.asarray(weights)
+
+
+def fit_panel(self, genes, mask, mean, scale, numeric, codes, fit_rows,
+              eval_rows, predict, rng):
+    """What ``_set_panel`` stores: ``(linear reference, levels, weights)``.
+
+    ``fit_rows`` trained the networks that ``predict`` uses; ``eval_rows``
+    did not. None when the panel path is off or nothing can be weighed.
+    """
+    if not self.gene_panel or eval_rows is None or len(eval_rows) < 2:
+        return None
+    r = np.random.RandomState(draw_seed(rng))
+    held_out = linear_reference(self, genes, mask, mean, scale, numeric, codes,
+                                fit_rows, draw_seed(r))
+    weighed = panel_weights(self, predict, held_out, genes, mask, mean, scale,
+                            numeric, codes, eval_rows, r)
+    if weighed is None:
+        return None
+    every_row = np.arange(genes.shape[0])
+    final = linear_reference(self, genes, mask, mean, scale, numeric, codes,
+                             every_row, draw_seed(r))
+    return (final, *weighed)
+
+
+def panel_groups(mask, valid):
+    """``[(rows, visible)]``: groups of at least ``MIN_PANEL_ROWS`` rows that
+    share the same measured valid genes, some missing, some measured."""
+    observed = mask[:, valid]
+    if observed.shape[0] < MIN_PANEL_ROWS or observed.shape[1] == 0:
+        return []
+    keys = np.packbits(observed, axis=1)
+    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True,
+                                   return_counts=True)
+    groups = []
+    for k in np.flatnonzero(counts >= MIN_PANEL_ROWS):
+        rows = np.flatnonzero(inverse.ravel() == k)
+        visible = observed[rows[0]]
+        if not visible.all():
+            groups.append((rows, visible))
+    return groups
+
+
+def panel_imputations(self, genes, mask, numeric, codes):
+    """``(rows, weights, imputations)`` for the rows of X imputed as a panel.
+
+    ``imputations`` holds the ridge regression's predictions of the valid
+    genes of those rows (data units; measured genes as observed) and
+    ``weights`` the network's weight for each row. None if no row is.
+    """
+    linear = getattr(self, "_linear", None)
+    if linear is None:
+        return None
+    valid = self._valid_mask
+    groups = panel_groups(mask, valid)
+    if not groups:
+        return None
+    mean, scale = self.mean_[valid], self.scale_[valid]
+    vocab = _vocab(self)
+    all_rows, all_w, all_lin = [], [], []
+    for rows, visible in groups:
+        g = genes[rows][:, valid]
+        z = (g[:, visible] - mean[visible]) / scale[visible]
+        out = np.where(visible, g, 0.0)
+        out[:, ~visible] = (linear.predict(visible, z, covariate_features(
+            numeric[rows], codes[rows], vocab)) * scale[~visible]
+            + mean[~visible])
+        fraction = max(float(visible.mean()), 1e-6)
+        w = np.interp(np.log(fraction), np.log(self.panel_visibility_),
+                      self.panel_weight_)
+        all_rows.append(rows)
+        all_w.append(np.full(len(rows), w))
+        all_lin.append(out)
+    return (np.concatenate(all_rows), np.concatenate(all_w),
+            np.concatenate(all_lin))

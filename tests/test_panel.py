@@ -1,0 +1,134 @@
+"""Gene panels: the ridge regression of any genes on others, and PMI's use of it."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge, RidgeCV
+
+import skimpute_gtex._panel as panel_module
+from skimpute_gtex import PMIImputer
+from skimpute_gtex._panel import LinearReference, covariate_features, mixture_weight
+from skimpute_gtex._torch._panel_blend import MIN_PANEL_ROWS, panel_groups
+
+FAST = dict(hidden_layer_sizes=(16,), max_iter=3, batch_size=16, device="cpu",
+            random_state=0)
+
+
+def _reference(n, n_genes, seed=0):
+    rng = np.random.RandomState(seed)
+    latent = rng.normal(size=(n, 3))
+    genes = latent @ rng.normal(size=(3, n_genes)) + 0.5 * rng.normal(
+        size=(n, n_genes))
+    genes = genes * rng.uniform(0.5, 3.0, n_genes) + rng.uniform(0, 5, n_genes)
+    codes = rng.randint(1, 4, size=(n, 1))
+    numeric = rng.normal(size=(n, 1))
+    return genes, numeric, codes
+
+
+@pytest.mark.parametrize("n, n_genes", [(60, 12), (20, 40)],
+                         ids=["more rows", "more genes"])
+def test_linear_reference_is_ridge(monkeypatch, n, n_genes):
+    # one penalty: the predictions are sklearn's Ridge on the panel genes (data
+    # units) and covariates, of the standardized other genes
+    monkeypatch.setattr(panel_module, "ALPHAS", np.array([3.0]))
+    genes, numeric, codes = _reference(n, n_genes)
+    mean, scale = genes.mean(axis=0), genes.std(axis=0)
+    cov = covariate_features(numeric, codes, [3])
+    valid = np.ones(n_genes, dtype=bool)
+    linear = LinearReference(genes, np.ones_like(genes, dtype=bool), mean, scale,
+                             cov, valid, np.random.RandomState(0))
+    visible = np.zeros(n_genes, dtype=bool)
+    visible[[0, 3, 5]] = True
+    new, new_num, new_codes = _reference(7, n_genes, seed=1)
+    new_cov = covariate_features(new_num, new_codes, [3])
+    z = (new[:, visible] - mean[visible]) / scale[visible]
+    ours = linear.predict(visible, z, new_cov)
+    design = np.hstack([genes[:, visible], cov])
+    target = (genes[:, ~visible] - mean[~visible]) / scale[~visible]
+    ridge = Ridge(alpha=3.0).fit(design, target)
+    expected = ridge.predict(np.hstack([new[:, visible], new_cov]))
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_linear_reference_chooses_ridgecv_penalty():
+    # exact leave-one-out (the factor holds the rows): RidgeCV's choice
+    genes, numeric, codes = _reference(30, 50)
+    mean, scale = genes.mean(axis=0), genes.std(axis=0)
+    cov = covariate_features(numeric, codes, [3])
+    linear = LinearReference(genes, np.ones_like(genes, dtype=bool), mean, scale,
+                             cov, np.ones(50, dtype=bool), np.random.RandomState(0))
+    visible = np.zeros(50, dtype=bool)
+    visible[:35] = True  # more inputs than rows
+    z = (genes[:5, visible] - mean[visible]) / scale[visible]
+    ours = linear.predict(visible, z, cov[:5])
+    design = np.hstack([genes[:, visible], cov])
+    target = (genes[:, ~visible] - mean[~visible]) / scale[~visible]
+    ridge = RidgeCV(alphas=panel_module.ALPHAS).fit(design, target)
+    np.testing.assert_allclose(ours, ridge.predict(design[:5]), rtol=1e-5,
+                               atol=1e-7)
+
+
+def test_mixture_weight():
+    truth = np.arange(5.0)
+    assert mixture_weight(truth, truth + 1, truth) == 1.0
+    assert mixture_weight(truth + 1, truth, truth) == 0.0
+    assert mixture_weight(truth + 1, truth - 1, truth) == pytest.approx(0.5)
+
+
+def test_panel_groups():
+    mask = np.ones((6, 4), dtype=bool)
+    mask[[0, 2, 4], 1] = False  # a panel of three rows
+    mask[1, 3] = False  # a row of its own
+    groups = panel_groups(mask, np.ones(4, dtype=bool))
+    assert len(groups) == 1
+    rows, visible = groups[0]
+    np.testing.assert_array_equal(rows, [0, 2, 4])
+    np.testing.assert_array_equal(visible, [True, False, True, True])
+    assert MIN_PANEL_ROWS == 2
+    # complete rows share a pattern but have nothing to impute
+    assert panel_groups(np.ones((5, 3), dtype=bool), np.ones(3, dtype=bool)) == []
+
+
+@pytest.fixture(scope="module")
+def panel_fit(gtex_small):
+    X = gtex_small.X.drop(columns=["donor"])
+    n_genes = X.shape[1] - 3
+    X.iloc[:, :n_genes] = X.iloc[:, :n_genes].fillna(X.iloc[:, :n_genes].mean())
+    imp = PMIImputer(covariates=gtex_small.covariate_spec, early_stopping=True,
+                     **FAST).fit(X)
+    return imp, X, n_genes
+
+
+def test_panel_weights_are_fitted(panel_fit):
+    imp, _, _ = panel_fit
+    assert imp.panel_weight_ is not None
+    assert np.all((imp.panel_weight_ >= 0) & (imp.panel_weight_ <= 1))
+    assert np.all(np.diff(imp.panel_visibility_) > 0)
+
+
+def test_panel_rows_mix_network_and_ridge(panel_fit):
+    imp, X, n_genes = panel_fit
+    study = X.iloc[:20].copy()
+    rng = np.random.RandomState(0)
+    unmeasured = rng.choice(n_genes, n_genes // 2, replace=False)
+    study.iloc[:, unmeasured] = np.nan
+    out = imp.transform(study)
+    plain = PMIImputer(**{**imp.get_params(), "gene_panel": False})
+    plain.__dict__.update({k: v for k, v in imp.__dict__.items()
+                           if k.endswith("_") or k.startswith("_")})
+    network = plain.transform(study)
+    measured = np.setdiff1d(np.arange(n_genes), unmeasured)
+    # observed entries unchanged; the imputations differ from the network's
+    np.testing.assert_array_equal(out[:, measured],
+                                  study.iloc[:, measured].to_numpy())
+    assert not np.allclose(out[:, unmeasured], network[:, unmeasured])
+    assert not np.isnan(out).any()
+    # a row is imputed as a panel only beside another with its missing genes
+    alone = imp.transform(study.iloc[:1])
+    np.testing.assert_array_equal(alone, network[:1])
+
+
+def test_gene_panel_false_gives_no_weights(gtex_small):
+    X = gtex_small.X.drop(columns=["donor"])
+    imp = PMIImputer(early_stopping=True, gene_panel=False, **FAST).fit(
+        X.iloc[:, :30])
+    assert imp.panel_weight_ is None and imp.panel_visibility_ is None
