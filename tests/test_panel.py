@@ -103,6 +103,8 @@ def test_panel_weights_are_fitted(panel_fit):
     assert imp.panel_weight_ is not None
     assert np.all((imp.panel_weight_ >= 0) & (imp.panel_weight_ <= 1))
     assert np.all(np.diff(imp.panel_visibility_) > 0)
+    assert imp.panel_r2_.shape == (len(imp.panel_visibility_), imp.n_genes_)
+    assert np.nanmax(imp.panel_r2_) <= 1.0 and np.isfinite(imp.panel_r2_).any()
 
 
 def test_panel_rows_mix_network_and_ridge(panel_fit):
@@ -132,6 +134,7 @@ def test_gene_panel_false_gives_no_weights(gtex_small):
     imp = PMIImputer(early_stopping=True, gene_panel=False, **FAST).fit(
         X.iloc[:, :30])
     assert imp.panel_weight_ is None and imp.panel_visibility_ is None
+    assert imp.panel_r2_ is None
 
 
 def test_random_entries_are_imputed_as_without_panels(gtex_small):

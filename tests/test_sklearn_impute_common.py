@@ -2,8 +2,8 @@
 
 A copy of the file of scikit-learn 1.9.1, adapted only where it must be; each
 adaptation is marked ``# ADAPTED:`` with the reason. The assertions and
-tolerances are scikit-learn's, and so is the data. Tests of our own of the same parameters
-follow the copy, after a separating comment.
+tolerances are scikit-learn's, and so is the data. Tests of our own of the
+same parameters follow the copy, after a separating comment.
 """
 
 import numpy as np

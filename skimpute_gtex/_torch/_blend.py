@@ -241,9 +241,10 @@ class _LowRankBlendMixin:
         if blend is not None:
             self._low_rank, self.blend_visibility_, self.blend_weight_ = blend
         self._linear = None
-        self.panel_visibility_ = self.panel_weight_ = None
+        self.panel_visibility_ = self.panel_weight_ = self.panel_r2_ = None
         if panel is not None:
-            self._linear, self.panel_visibility_, self.panel_weight_ = panel
+            (self._linear, self.panel_visibility_, self.panel_weight_,
+             self.panel_r2_) = panel
 
     def _panel_imputations(self, genes, mask, numeric, codes):
         if not self.gene_panel:

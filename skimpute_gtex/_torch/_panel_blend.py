@@ -47,7 +47,9 @@ def linear_reference(self, genes, mask, mean, scale, numeric, codes, rows, seed)
 
 def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
                   codes, eval_rows, rng):
-    """``(levels, weights)``: the network's weight at each panel size.
+    """``(levels, weights, r2)``: the network's weight at each panel size, and
+    the mixture's per-gene R² there (NaN for a gene hidden in fewer than two
+    held-out values, or constant in them).
 
     ``predict(rows, visible)`` returns the standardized predictions of every
     valid gene of ``rows`` with ``visible`` of their genes measured (a mask
@@ -55,32 +57,42 @@ def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
     """
     valid = np.flatnonzero(self._valid_mask)
     observed = mask[eval_rows]
-    x = np.where(observed, (genes[eval_rows] - mean) / scale, 0.0)
+    x = np.where(observed, (genes[eval_rows] - mean) / scale, 0.0)[:, valid]
     cov = covariate_features(numeric[eval_rows], codes[eval_rows], _vocab(self))
-    levels, weights = [], []
+    levels, weights, r2 = [], [], []
     for level in PANEL_LEVELS:
         size = int(round(level * valid.size))
         if size < 1 or size >= valid.size:
             continue
-        nets, lins, truths = [], [], []
+        draws = []
         for _ in range(_PANEL_DRAWS):
             panel = np.zeros(mask.shape[1], dtype=bool)
             panel[rng.choice(valid, size, replace=False)] = True
-            visible = observed & panel
-            target = (observed & ~panel)[:, valid]
-            net = predict(eval_rows, visible)[:, valid]
+            inside = panel[valid]
+            net = predict(eval_rows, observed & panel)[:, valid]
             lin = np.zeros_like(net)
-            lin[:, ~panel[valid]] = linear.predict(panel[valid],
-                                                   x[:, panel], cov)
-            nets.append(net[target])
-            lins.append(lin[target])
-            truths.append(x[:, valid][target])
+            lin[:, ~inside] = linear.predict(inside, x[:, inside], cov)
+            draws.append((net, lin, observed[:, valid] & ~inside))
+        w = mixture_weight(*(np.concatenate([d[k][d[2]] for d in draws])
+                             for k in (0, 1)),
+                           np.concatenate([x[t] for _, _, t in draws]))
+        # per gene, over the draws: 1 - SSE / SS of its hidden values
+        sse, ss, count = (np.zeros(valid.size) for _ in range(3))
+        for net, lin, target in draws:
+            n = target.sum(axis=0)
+            centre = np.where(target, x, 0.0).sum(axis=0) / np.maximum(n, 1)
+            sse += (np.where(target, w * net + (1 - w) * lin - x, 0.0) ** 2).sum(0)
+            ss += (np.where(target, x - centre, 0.0) ** 2).sum(axis=0)
+            count += n
+        gene_r2 = np.full(mask.shape[1], np.nan)
+        enough = (count >= 2) & (ss > 0)
+        gene_r2[valid[enough]] = 1.0 - sse[enough] / ss[enough]
         levels.append(level)
-        weights.append(mixture_weight(np.concatenate(nets), np.concatenate(lins),
-                               np.concatenate(truths)))
+        weights.append(w)
+        r2.append(gene_r2)
     if not levels:
         return None
-    return np.asarray(levels), np.asarray(weights)
+    return np.asarray(levels), np.asarray(weights), np.vstack(r2)
 
 
 def fit_panel(self, genes, mask, mean, scale, numeric, codes, fit_rows,

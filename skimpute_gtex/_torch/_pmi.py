@@ -321,6 +321,16 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         ``panel_weight_`` was measured; None with it.
 
         .. versionadded:: 0.1.0
+    panel_r2_ : ndarray of shape (n_levels, n_genes) or None
+        Expected per-gene R² of a panel imputation: at each panel size of
+        ``panel_visibility_``, the R² of each gene (column of X) on the
+        held-out rows where it was hidden, over random panels of that size
+        (NaN where a gene was hidden in fewer than two values, or never
+        varied). Read the row of the size nearest your panel's to choose the
+        genes to trust; a small reference holds out few rows, so the values
+        are rough there. None with ``panel_weight_``.
+
+        .. versionadded:: 0.1.0
     indicator_ : :class:`~sklearn.impute.MissingIndicator` or None
         Indicator of the missing genes, fitted on the gene columns only (its
         ``features_`` are positions among the ``n_genes_`` genes). None if
