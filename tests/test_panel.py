@@ -148,3 +148,25 @@ def test_random_entries_are_imputed_as_without_panels(gtex_small):
     assert not panel_groups(~np.isnan(X.iloc[:, :30].to_numpy()),
                             np.ones(30, dtype=bool))
     np.testing.assert_array_equal(with_panel, without)
+
+
+def test_panel_intervals_are_centred_on_transform(gtex_small):
+    X = gtex_small.X.drop(columns=["donor"])
+    n_genes = X.shape[1] - 3
+    X.iloc[:, :n_genes] = X.iloc[:, :n_genes].fillna(X.iloc[:, :n_genes].mean())
+    imp = PMIImputer(covariates=gtex_small.covariate_spec, early_stopping=True,
+                     calibration=True, **FAST).fit(X)
+    assert len(imp._panel_scores) == len(imp.panel_visibility_)
+    study = X.iloc[:30].copy()
+    study.iloc[:, 5:n_genes] = np.nan  # a panel of the first 5 genes
+    point = imp.transform(study)
+    lower, upper = imp.transform_interval(study, coverage=0.9)
+    np.testing.assert_allclose((lower + upper) / 2, point, rtol=1e-10, atol=1e-10)
+    wide_lower, wide_upper = imp.transform_interval(study, coverage=0.95)
+    assert np.all(wide_upper - wide_lower >= upper - lower - 1e-12)
+    assert np.all(upper[:, 5:] > lower[:, 5:])
+    draws = imp.sample_imputations(study, n_imputations=4, random_state=0)
+    np.testing.assert_array_equal(draws[:, :, :5],
+                                  np.broadcast_to(point[:, :5], (4, 30, 5)))
+    # a draw lies within the 100%-range of the level's scores
+    assert np.isfinite(draws).all()

@@ -166,8 +166,16 @@ class _LowRankBlendMixin:
                       device, threads):
         """``(blend, held_out)``: what ``_set_blend`` stores of the low-rank
         blend, and, when rows were held out, ``(fit rows, held-out rows,
-        predict(rows, visible))`` of the blend's second training."""
-        if not self._wants_blend():
+        predict(rows, visible))`` of the second training.
+
+        The second training runs for the blend, and, on complete training
+        data without early stopping, for the gene panels' weights (which
+        need rows that the networks never saw) even without the blend.
+        """
+        blend = self._wants_blend()
+        for_panels = (self.gene_panel and validation is None
+                      and bool(mask.all()))
+        if not (blend or for_panels):
             return None, None
         genes, numeric, codes = validated
         r = np.random.RandomState(draw_seed(rng))
@@ -180,9 +188,10 @@ class _LowRankBlendMixin:
             return None, None
         fit_rows, train_mask, eval_rows, levels = plan
         log(self, self.verbose >= 1,
-            f"blend: training again without {len(rows) - len(fit_rows)} rows "
+            ("blend" if blend else "gene panels")
+            + f": training again without {len(rows) - len(fit_rows)} rows "
             f"and {int((mask & ~train_mask).sum())} entries, to weigh the "
-            "low-rank model")
+            + ("low-rank model" if blend else "ridge regression"))
         data = _Data(genes, train_mask, mean, scale, fit_rows, numeric, codes,
                      device)
         val_data = None
@@ -192,36 +201,44 @@ class _LowRankBlendMixin:
         members, _, _ = self._train_networks(
             data, val_data, r, (draw_seed(r), draw_seed(r)), device, threads)
         networks = self._combined(members)
+
+        def network(rows_, visible):
+            return self._standardized_predictions(
+                networks, genes[rows_], visible, numeric[rows_], codes[rows_],
+                mean, scale)
+
+        held_out = None
+        if len(fit_rows) < len(rows):  # rows held out: new samples
+            held_out = fit_rows, eval_rows, network
+        if not blend:
+            return None, held_out
         low_rank = _low_rank_model(self, genes[fit_rows], train_mask[fit_rows],
                                    numeric[fit_rows], codes[fit_rows],
                                    draw_seed(r))
-        g, num, cod = genes[eval_rows], numeric[eval_rows], codes[eval_rows]
-        x = (g - mean) / scale
+
+        def other(rows_, visible):
+            g = genes[rows_]
+            return (low_rank._imputed(np.where(visible, g, np.nan), visible,
+                                      numeric[rows_], codes[rows_]) - mean) / scale
+
+        x = (genes[eval_rows] - mean) / scale
         visibility, weights = [], []
         for visible, target in levels:
-            net = self._standardized_predictions(networks, g, visible, num, cod,
-                                                 mean, scale)
-            lr = (low_rank._imputed(np.where(visible, g, np.nan), visible,
-                                    num, cod) - mean) / scale
+            net, lr = network(eval_rows, visible), other(eval_rows, visible)
             weights.append(mixture_weight(net[target], lr[target], x[target]))
             visibility.append(float(visible.mean()))
         order = np.argsort(visibility)
         visibility = np.asarray(visibility)[order]
         weights = np.asarray(weights)[order]
         final = _low_rank_model(self, genes, mask, numeric, codes, draw_seed(r))
-        held_out = None
-        if len(fit_rows) < len(rows):  # rows held out: new samples
+        if held_out is not None:
 
-            def predict(rows_, visible):
-                g, num, cod = genes[rows_], numeric[rows_], codes[rows_]
-                net = self._standardized_predictions(networks, g, visible, num,
-                                                     cod, mean, scale)
-                lr = (low_rank._imputed(np.where(visible, g, np.nan), visible,
-                                        num, cod) - mean) / scale
+            def blended(rows_, visible):
                 w = np.interp(visible.mean(axis=1), visibility, weights)[:, None]
-                return w * net + (1.0 - w) * lr
+                return (w * network(rows_, visible)
+                        + (1.0 - w) * other(rows_, visible))
 
-            held_out = fit_rows, eval_rows, predict
+            held_out = fit_rows, eval_rows, blended
         return (final, visibility, weights), held_out
 
     def _standardized_predictions(self, networks, genes, visible, numeric, codes,
@@ -240,11 +257,13 @@ class _LowRankBlendMixin:
         self.blend_visibility_ = self.blend_weight_ = None
         if blend is not None:
             self._low_rank, self.blend_visibility_, self.blend_weight_ = blend
-        self._linear = None
-        self.panel_visibility_ = self.panel_weight_ = self.panel_r2_ = None
-        if panel is not None:
-            (self._linear, self.panel_visibility_, self.panel_weight_,
-             self.panel_r2_) = panel
+        panel = {} if panel is None else panel
+        self._linear = panel.get("linear")
+        self.panel_visibility_ = panel.get("levels")
+        self.panel_weight_ = panel.get("weights")
+        self.panel_r2_ = panel.get("r2")
+        self._panel_sigma = panel.get("sigma")
+        self._panel_scores = panel.get("scores")
 
     def _panel_imputations(self, genes, mask, numeric, codes):
         if not self.gene_panel:

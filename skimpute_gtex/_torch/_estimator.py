@@ -538,7 +538,7 @@ class _BaseTorchImputer(_BaseImputer):
         panel = (None if draw is not None
                  else self._panel_imputations(genes, mask, numeric, codes))
         if panel is not None:
-            panel_rows, panel_weights, panel_values = panel
+            panel_rows, panel_weights, panel_values, _ = panel
             position = np.full(genes.shape[0], -1)
             position[panel_rows] = np.arange(len(panel_rows))
             valid = self._valid_mask

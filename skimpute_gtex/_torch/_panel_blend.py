@@ -47,9 +47,11 @@ def linear_reference(self, genes, mask, mean, scale, numeric, codes, rows, seed)
 
 def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
                   codes, eval_rows, rng):
-    """``(levels, weights, r2)``: the network's weight at each panel size, and
-    the mixture's per-gene R² there (NaN for a gene hidden in fewer than two
-    held-out values, or constant in them).
+    """``(levels, weights, r2, residuals)``: the network's weight at each
+    panel size, the mixture's per-gene R² there (NaN for a gene hidden in
+    fewer than two held-out values, or constant in them), and its residuals
+    there, ``(standardized residuals, gene positions)`` per size, after
+    clipping as ``transform`` clips.
 
     ``predict(rows, visible)`` returns the standardized predictions of every
     valid gene of ``rows`` with ``visible`` of their genes measured (a mask
@@ -59,7 +61,10 @@ def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
     observed = mask[eval_rows]
     x = np.where(observed, (genes[eval_rows] - mean) / scale, 0.0)[:, valid]
     cov = covariate_features(numeric[eval_rows], codes[eval_rows], _vocab(self))
-    levels, weights, r2 = [], [], []
+    levels, weights, r2, residuals = [], [], [], []
+    if self.clip:
+        low = ((self._clip_low - mean) / scale)[valid]
+        high = ((self._clip_high - mean) / scale)[valid]
     for level in PANEL_LEVELS:
         size = int(round(level * valid.size))
         if size < 1 or size >= valid.size:
@@ -78,12 +83,19 @@ def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
                            np.concatenate([x[t] for _, _, t in draws]))
         # per gene, over the draws: 1 - SSE / SS of its hidden values
         sse, ss, count = (np.zeros(valid.size) for _ in range(3))
+        res, where = [], []
         for net, lin, target in draws:
             n = target.sum(axis=0)
             centre = np.where(target, x, 0.0).sum(axis=0) / np.maximum(n, 1)
-            sse += (np.where(target, w * net + (1 - w) * lin - x, 0.0) ** 2).sum(0)
+            mixture = w * net + (1 - w) * lin
+            if self.clip:
+                mixture = np.clip(mixture, low, high)
+            sse += (np.where(target, mixture - x, 0.0) ** 2).sum(axis=0)
             ss += (np.where(target, x - centre, 0.0) ** 2).sum(axis=0)
             count += n
+            res.append((x - mixture)[target])
+            where.append(np.nonzero(target)[1])
+        residuals.append((np.concatenate(res), valid[np.concatenate(where)]))
         gene_r2 = np.full(mask.shape[1], np.nan)
         enough = (count >= 2) & (ss > 0)
         gene_r2[valid[enough]] = 1.0 - sse[enough] / ss[enough]
@@ -92,12 +104,15 @@ def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
         r2.append(gene_r2)
     if not levels:
         return None
-    return np.asarray(levels), np.asarray(weights), np.vstack(r2)
+    return np.asarray(levels), np.asarray(weights), np.vstack(r2), residuals
 
 
 def fit_panel(self, genes, mask, mean, scale, numeric, codes, fit_rows,
               eval_rows, predict, rng):
-    """What ``_set_panel`` stores: ``(linear reference, levels, weights)``.
+    """What ``_set_blend`` stores of the panels: a dict with the final
+    ``linear`` reference, the ``levels``, ``weights`` and ``r2`` of
+    :func:`panel_weights`, and, with ``calibration=True``, per level the
+    per-gene ``sigma`` and sorted conformal ``scores`` of the residuals.
 
     ``fit_rows`` trained the networks that ``predict`` uses; ``eval_rows``
     did not. None when the panel path is off or nothing can be weighed.
@@ -111,10 +126,63 @@ def fit_panel(self, genes, mask, mean, scale, numeric, codes, fit_rows,
                             numeric, codes, eval_rows, r)
     if weighed is None:
         return None
+    levels, weights, r2, residuals = weighed
     every_row = np.arange(genes.shape[0])
     final = linear_reference(self, genes, mask, mean, scale, numeric, codes,
                              every_row, draw_seed(r))
-    return (final, *weighed)
+    fitted = dict(linear=final, levels=levels, weights=weights, r2=r2)
+    if self.calibration:
+        sigmas, scores = zip(*(normalised_scores(res, gene, mask.shape[1], r)
+                               for res, gene in residuals))
+        fitted.update(sigma=np.vstack(sigmas) * scale, scores=list(scores))
+    return fitted
+
+
+#: pseudo-entries of the mean residual in a gene's scale; scores kept a level
+_SHRINK, _MAX_SCORES = 20.0, 50_000
+
+
+def normalised_scores(res, gene, n_genes, rng):
+    """Per-gene scale (standardized units) and sorted conformal scores.
+
+    The scale of a gene is its mean absolute residual shrunk toward the mean
+    over every gene; a score is a residual over its gene's scale without the
+    residual itself (leave-one-out), as for the random-entry intervals.
+    """
+    a = np.abs(res)
+    glob = max(float(a.mean()), 1e-12) if a.size else 1.0
+    total = np.bincount(gene, a, minlength=n_genes)
+    count = np.bincount(gene, minlength=n_genes)
+    sigma = (total + _SHRINK * glob) / (count + _SHRINK)
+    scores = a / ((total[gene] - a + _SHRINK * glob) / (count[gene] - 1 + _SHRINK))
+    if scores.size > _MAX_SCORES:
+        scores = rng.choice(scores, _MAX_SCORES, replace=False)
+    return sigma, np.sort(scores)
+
+
+def level_position(self, fraction):
+    """Where each measured fraction sits among the levels: a float index."""
+    levels = np.log(self.panel_visibility_)
+    return np.interp(np.log(np.maximum(fraction, 1e-6)), levels,
+                     np.arange(levels.size))
+
+
+def panel_half_widths(self, fraction, coverage):
+    """Half-widths (data units) of the valid genes of rows measured at
+    ``fraction``: the level's conformal quantile times its gene scale,
+    interpolated between the two nearest levels."""
+    half = []
+    for sigma, scores in zip(self._panel_sigma, self._panel_scores):
+        rank = int(np.ceil((scores.size + 1) * coverage))
+        q = scores[rank - 1] if rank <= scores.size else np.inf
+        half.append(q * sigma[self._valid_mask])
+    half = np.vstack(half)
+    t = level_position(self, fraction)
+    lo = np.floor(t).astype(int)
+    hi = np.minimum(lo + 1, len(half) - 1)
+    a = (t - lo)[:, None]
+    with np.errstate(invalid="ignore"):
+        return (1 - a) * half[lo] + a * half[hi]
 
 
 def panel_groups(mask, valid):
@@ -136,11 +204,13 @@ def panel_groups(mask, valid):
 
 
 def panel_imputations(self, genes, mask, numeric, codes):
-    """``(rows, weights, imputations)`` for the rows of X imputed as a panel.
+    """``(rows, weights, imputations, fractions)`` for the rows of X imputed
+    as a panel.
 
     ``imputations`` holds the ridge regression's predictions of the valid
-    genes of those rows (data units; measured genes as observed) and
-    ``weights`` the network's weight for each row. None if no row is.
+    genes of those rows (data units; measured genes as observed),
+    ``weights`` the network's weight for each row and ``fractions`` its
+    measured fraction of the valid genes. None if no row is.
     """
     linear = getattr(self, "_linear", None)
     if linear is None:
@@ -151,7 +221,7 @@ def panel_imputations(self, genes, mask, numeric, codes):
         return None
     mean, scale = self.mean_[valid], self.scale_[valid]
     vocab = _vocab(self)
-    all_rows, all_w, all_lin = [], [], []
+    all_rows, all_w, all_lin, all_f = [], [], [], []
     for rows, visible in groups:
         g = genes[rows][:, valid]
         z = (g[:, visible] - mean[visible]) / scale[visible]
@@ -165,5 +235,6 @@ def panel_imputations(self, genes, mask, numeric, codes):
         all_rows.append(rows)
         all_w.append(np.full(len(rows), w))
         all_lin.append(out)
+        all_f.append(np.full(len(rows), fraction))
     return (np.concatenate(all_rows), np.concatenate(all_w),
-            np.concatenate(all_lin))
+            np.concatenate(all_lin), np.concatenate(all_f))

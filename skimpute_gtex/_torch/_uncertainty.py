@@ -45,6 +45,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..utils._compat import Interval, _get_output_config, validate_params
 from ._data import _PREDICT_CHUNK
 from ._device import draw_seed, make_generator
+from ._panel_blend import level_position, panel_half_widths
 from ._threads import Threads
 
 _N_FOLDS = 8  # at least this many folds: a network misses 1/8 of the entries
@@ -265,12 +266,23 @@ class _UncertaintyMixin:
                     self._fitted_networks(), genes, mask, numeric, codes,
                     self.mean_, self.scale_):
                 pred[sl] = out * self.scale_ + self.mean_
+        # rows imputed as a gene panel: transform's mixture, and the panel
+        # calibration's scale (the caller sets their half-widths)
+        panel = None
+        if getattr(self, "_panel_scores", None) is not None:
+            found = self._panel_imputations(genes, mask, numeric, codes)
+            if found is not None:
+                rows, weights, values, fractions = found
+                cells = np.ix_(rows, np.flatnonzero(self._valid_mask))
+                w = weights[:, None]
+                pred[cells] = w * pred[cells] + (1 - w) * values
+                panel = cells, fractions
         if self.clip:
             pred = np.clip(pred, self._clip_low, self._clip_high)
         r = mask.mean(axis=1) if genes.shape[1] else np.zeros(len(genes))
         g = np.interp(r, *self._visibility_knots)
         unit = g[:, None] * self.interval_scale_[None, :]
-        return genes, mask, pred, unit
+        return genes, mask, pred, unit, panel
 
     def _output(self, X, genes, mask, values):
         """``values`` in the missing entries, as ``transform`` would return them."""
@@ -315,7 +327,11 @@ class _UncertaintyMixin:
         shift of study it covers less. The bounds are not clipped to the
         gene's observed range (with ``clip=True`` the imputation is): in a
         small study a hidden value often lies outside it. Observed entries
-        are returned unchanged in both bounds. See :ref:`uncertainty`.
+        are returned unchanged in both bounds. Rows that
+        :class:`PMIImputer` imputes as a gene panel (``gene_panel``) get
+        intervals around that imputation, calibrated on held-out rows with
+        random panels of about their size (between two sizes, the
+        half-widths are interpolated). See :ref:`uncertainty`.
 
         .. versionadded:: 0.1.0
 
@@ -341,12 +357,27 @@ class _UncertaintyMixin:
         scores = self.calibration_scores_
         rank = int(np.ceil((scores.size + 1) * coverage))
         q = scores[rank - 1] if rank <= scores.size else np.inf
-        genes, mask, pred, unit = self._point_and_unit(X)
+        genes, mask, pred, unit, panel = self._point_and_unit(X)
         with np.errstate(invalid="ignore"):
             half = q * unit
+            if panel is not None:
+                cells, fractions = panel
+                half[cells] = panel_half_widths(self, fractions, coverage)
             lower, upper = pred - half, pred + half
         return (self._output(X, genes, mask, lower),
                 self._output(X, genes, mask, upper))
+
+    def _panel_pools(self, panel, unit, shape):
+        """``(pool, pools)``: for each entry, 0 for the random-entry scores or
+        ``1 + k`` for the scores of panel level ``k`` (the nearest to its
+        row's measured fraction), whose gene scales go into ``unit``."""
+        cells, fractions = panel
+        nearest = np.rint(level_position(self, fractions)).astype(np.intp)
+        pool = np.zeros(shape, dtype=np.intp)
+        pool[cells] = 1 + nearest[:, None]
+        valid = self._valid_mask
+        unit[cells] = self._panel_sigma[nearest][:, valid]
+        return pool, self._panel_scores
 
     def _uncalibrated_draws(self, X, n_imputations, random_state):
         self._check_calibrated()  # raises
@@ -368,8 +399,9 @@ class _UncertaintyMixin:
         scores of ``fit`` and a random sign, independently for every entry
         and copy (not clipped, like the intervals). The central
         ``coverage`` range of the draws of an entry is therefore
-        :meth:`transform_interval`'s interval. Observed entries are identical
-        in every copy. Analyse every copy and pool the results with Rubin's
+        :meth:`transform_interval`'s interval (for the rows of a gene panel,
+        the scores and scales of the panel size nearest theirs). Observed
+        entries are identical in every copy. Analyse every copy and pool the results with Rubin's
         rules (example :ref:`sphx_glr_auto_examples_plot_rubin_rules.py`).
         Available only with ``calibration=True``, except for
         :class:`GAINImputer`, which then draws its generator's noise.
@@ -399,15 +431,29 @@ class _UncertaintyMixin:
             return self._uncalibrated_draws(X, n_imputations, random_state)
         generator = make_generator(draw_seed(check_random_state(random_state)), "cpu")
         scores = torch.from_numpy(self.calibration_scores_)
-        genes, mask, pred, unit = self._point_and_unit(X)
+        genes, mask, pred, unit, panel = self._point_and_unit(X)
         missing = ~mask
         n_missing = int(missing.sum())
+        if panel is not None:
+            pool, pools = self._panel_pools(panel, unit, genes.shape)
         draws = []
         for _ in range(n_imputations):
-            pick = torch.randint(scores.numel(), (n_missing,), generator=generator)
+            if panel is None:
+                pick = torch.randint(scores.numel(), (n_missing,),
+                                     generator=generator)
+                drawn = scores[pick].numpy()
+            else:  # each entry from its pool: random-entry or panel level
+                pick = torch.rand(n_missing, generator=generator,
+                                  dtype=torch.float64).numpy()
+                drawn, which = np.empty(n_missing), pool[missing]
+                for k, p in enumerate([self.calibration_scores_, *pools]):
+                    here = which == k
+                    idx = np.minimum((pick[here] * p.size).astype(np.intp),
+                                     p.size - 1)
+                    drawn[here] = p[idx]
             sign = torch.randint(2, (n_missing,), generator=generator) * 2 - 1
             values = pred.copy()
-            values[missing] += (scores[pick] * sign).numpy() * unit[missing]
+            values[missing] += drawn * sign.numpy() * unit[missing]
             draws.append(self._output(X, genes, mask, values))
         return _stack(draws)
 
