@@ -401,8 +401,9 @@ class _UncertaintyMixin:
         ``coverage`` range of the draws of an entry is therefore
         :meth:`transform_interval`'s interval (for the rows of a gene panel,
         the scores and scales of the panel size nearest theirs). Observed
-        entries are identical in every copy. Analyse every copy and pool the results with Rubin's
-        rules (example :ref:`sphx_glr_auto_examples_plot_rubin_rules.py`).
+        entries are identical in every copy. Analyse every copy and pool the
+        results with Rubin's rules (example
+        :ref:`sphx_glr_auto_examples_plot_rubin_rules.py`).
         Available only with ``calibration=True``, except for
         :class:`GAINImputer`, which then draws its generator's noise.
 

@@ -12,10 +12,22 @@ from ..utils._compat import Interval, StrOptions, _fit_context
 from ._common import one_hot
 
 _ROW_BLOCK = 256  # rows per block in transform: bounded memory
+
 _RIDGE = 1.0  # ridge of the per-gene covariate regression (standardized units)
 # shrinkage="auto" searches penalties log-spaced between these fractions of
 # the largest singular value
 _LARGEST_SHRINKAGE, _SMALLEST_SHRINKAGE = 0.9, 0.005
+
+
+def _missing_grams(miss, w):
+    """``W_m.T @ W_m`` for each row's missing genes (``miss`` 0/1): one
+    matrix product per row, on the rows of w it misses."""
+    k = w.shape[1]
+    out = np.empty((len(miss), k, k))
+    for i, row in enumerate(miss.astype(bool)):
+        wm = w[row]
+        out[i] = wm.T @ wm
+    return out
 
 
 def _svt(filled, lam):
@@ -255,7 +267,9 @@ class SoftImputeImputer(_BaseImputer):
         design = self._design(numeric, codes)
         # per-gene ridge regression on the covariates, observed entries only
         m = mask.astype(np.float64)
-        gram = np.einsum("nq,nj,nr->jqr", design, m, design)
+        q = design.shape[1]
+        outer = (design[:, :, None] * design[:, None, :]).reshape(len(design), q * q)
+        gram = (m.T @ outer).reshape(-1, q, q)  # design.T @ diag(m_j) @ design
         gram += _RIDGE * np.eye(design.shape[1])
         gram[:, 0, 0] += 1e-8 - _RIDGE  # the intercept is not shrunk
         rhs = design.T @ (x * m)
@@ -351,7 +365,7 @@ class SoftImputeImputer(_BaseImputer):
             sl = slice(start, start + _ROW_BLOCK)
             miss = (~mask[sl]).astype(np.float64)
             c = (resid[sl] * (1.0 - miss)) @ w  # x_o W_o
-            gram = np.einsum("rp,pk,pl->rkl", miss, w, w)  # W_m^T W_m
+            gram = _missing_grams(miss, w)  # W_m^T W_m
             u = np.linalg.solve(np.eye(k) - gram, c[:, :, None])[:, :, 0]
             fill[sl] = (u @ w.T) * miss  # z_m = u W_m^T
         return (base + fill) * self.scale_ + self.mean_
