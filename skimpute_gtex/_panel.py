@@ -64,11 +64,7 @@ class LinearReference:
             z[start:start + len(idx), :n_genes] = np.where(
                 mask[idx], (genes[idx] - mean) / scale, 0.0)
         z[:, n_genes:] = covariates[rows]
-        # genes enter the regression in the data's units: a ridge penalty on
-        # standardized inputs shrinks the most variable genes as much as the
-        # least (and was less accurate); targets are standardized
         self.units_ = np.concatenate([scale, np.ones(covariates.shape[1])])
-        z *= self.units_
         self.center_ = z.mean(axis=0)
         z -= self.center_
         if n_features <= MAX_RANK and len(rows) > n_features:
@@ -87,6 +83,14 @@ class LinearReference:
     def predict(self, visible, z_visible, covariates):
         """Standardized predictions of the genes that are not ``visible``.
 
+        The measured genes enter the regression either standardized or in
+        the data's units (a penalty on standardized genes shrinks the most
+        variable genes as much as the least; which is better depends on the
+        data), with one penalty for all the target genes (chosen per target,
+        the choice overfits); the pair with the smallest leave-one-out error
+        of the standardized targets wins: exact when the factor holds the
+        reference's rows, else its GCV estimate.
+
         Parameters
         ----------
         visible : ndarray of bool of shape (n_valid_genes,)
@@ -103,29 +107,31 @@ class LinearReference:
         inputs = np.concatenate([np.flatnonzero(visible),
                                  np.arange(n_genes, self.factor_.shape[0])])
         targets = np.flatnonzero(~visible)
-        u = (np.hstack([z_visible, covariates]) * self.units_[inputs]
-             - self.center_[inputs])
-        units = self.units_[targets]
-        a_in, a_out = self.factor_[inputs], self.factor_[targets] / units[:, None]
-        center = self.center_[targets] / units
+        u = np.hstack([z_visible, covariates]) - self.center_[inputs]
+        a_out, center = self.factor_[targets], self.center_[targets]
         if inputs.size == 0:
             return np.broadcast_to(center, (len(u), targets.size)).copy()
+        best = None
+        for units in (np.ones(inputs.size), self.units_[inputs]):
+            fitted = self._ridge(self.factor_[inputs] * units[:, None], a_out)
+            if best is None or fitted[0] < best[0]:
+                best = (*fitted, units)
+        _, coef, units = best
+        return (u * units) @ coef + center
+
+    def _ridge(self, a_in, a_out):
+        """``(leave-one-out error, coefficients)`` of the best penalty."""
         w, d, qt = np.linalg.svd(a_in, full_matrices=False)
         keep = d > d[0] * 1e-8 if d.size and d[0] > 0 else np.zeros(d.size, bool)
         w, d, qt = w[:, keep], d[keep], qt[keep]
         c = qt @ a_out.T  # the targets' coordinates, (rank, n_targets)
         d2 = d**2
-        shrink = d2 / (d2 + ALPHAS[:, None])  # (n_alphas, rank)
-        # residual sum of squares and degrees of freedom of each penalty
-        # one penalty for every target (chosen per target, it overfits the
-        # choice): the smallest mean leave-one-out error of the standardized
-        # targets, exact when the factor holds the rows, else its GCV estimate
         if self._rows and a_out.size * c.shape[0] * ALPHAS.size < _EXACT_LOO_COST:
             # the rows' targets and left singular vectors; residuals and
             # 1 - leverage as the parts outside the span of q plus 1 - shrink
             # inside it, without the cancellation of 1 - (q**2) @ shrink
-            y, q = a_out.T, qt.T
             # (the intercept, fitted by centring, has leverage 1 / n)
+            y, q = a_out.T, qt.T
             outside = y - q @ c
             h_outside = np.maximum(1.0 - 1.0 / len(y) - (q**2).sum(axis=1), 0.0)
             loo = np.empty(ALPHAS.size)
@@ -134,15 +140,16 @@ class LinearReference:
                 hat = h_outside + (q**2) @ kept
                 res = outside + (q * kept) @ c
                 loo[k] = np.sum((res / np.maximum(hat, 1e-12)[:, None]) ** 2)
-        else:
+        else:  # GCV: residual sums of squares and degrees of freedom
+            shrink = d2 / (d2 + ALPHAS[:, None])  # (n_alphas, rank)
             rss = ((a_out**2).sum(axis=1)[None, :]
                    - (2.0 * shrink - shrink**2) @ (c**2))
             dof = self.n_samples_ - 1.0 - shrink.sum(axis=1)
             loo = np.maximum(rss, 0.0).sum(axis=1) / np.maximum(dof, 0.5) ** 2
             loo = np.where(dof > 0.5, loo * self.n_samples_, np.inf)
-        alpha = ALPHAS[np.argmin(loo)]
-        coef = w @ (d / (d2 + alpha) * c.T).T
-        return u @ coef + center
+        k = int(np.argmin(loo))
+        coef = w @ (d / (d2 + ALPHAS[k]) * c.T).T
+        return float(loo[k]), coef
 
 
 def mixture_weight(first, second, truth):

@@ -28,7 +28,7 @@ from ._device import draw_seed
 #: panel sizes (fractions of the genes) at which the weight is measured
 PANEL_LEVELS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
 #: random panels drawn at each size
-_PANEL_DRAWS = 2
+_PANEL_DRAWS = 4
 #: rows of X that must share their missing genes to be imputed as a panel
 MIN_PANEL_ROWS = 2
 
