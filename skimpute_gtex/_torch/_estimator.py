@@ -35,12 +35,11 @@ from ._training import (
 )
 
 _MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
-# The "auto" defaults: two regimes, chosen by the number of samples (issue 11;
-# docs/benchmarks.rst, "In-place study"). From this many samples on, rows are
-# held out for early stopping (as HistGradientBoosting's early_stopping="auto"
-# does from 10,000); below it every row trains, for a fixed step budget, with
-# stronger regularisation and an ensemble when one network cannot use the
-# budget.
+# The "auto" defaults: two regimes, chosen by the number of samples
+# (docs/benchmarks.rst, "In-place study"). From this many samples on, rows are
+# held out for early stopping; below it every row trains, for a fixed step
+# budget, with stronger regularisation and an ensemble when one network
+# cannot use the budget.
 _AUTO_EARLY_STOPPING_MIN_SAMPLES = 1000
 _BUDGET_DROPOUT, _STOPPING_DROPOUT = 0.5, 0.2
 _BUDGET_MASK_RANGE, _STOPPING_MASK_RANGE = (0.5, 0.95), (0.2, 0.8)
@@ -148,9 +147,8 @@ class _BaseTorchImputer(_BaseImputer):
         The score is ``1 - SSE / SS``, both summed over the hidden entries in
         standardized units (so 0 is as good as the training mean of each gene).
         The networks predict in the training's precision (under bfloat16
-        autocast when training uses it): the score follows training, and at
-        3,000 x 5,000 the validation pass takes 15 ms instead of 28 ms an
-        epoch; ``transform`` predicts in float32.
+        autocast when training uses it), as training does; ``transform``
+        predicts in float32.
         """
         x, numeric, codes = data.x, data.numeric, data.codes
         mask = data.mask.to(x.dtype)
@@ -386,8 +384,8 @@ class _BaseTorchImputer(_BaseImputer):
         return imputed
 
     def _panel_imputations(self, genes, mask, numeric, codes):
-        """None, or ``(rows, weights, imputations)`` of the rows of X imputed
-        as a gene panel (``_panel_blend.panel_imputations``)."""
+        """None, or the rows of X imputed as a gene panel
+        (:class:`~._panel_blend.PanelRows`)."""
         return None
 
     def _set_history(self, histories):
@@ -537,11 +535,6 @@ class _BaseTorchImputer(_BaseImputer):
         # rows that share their missing genes: a gene panel (PMIImputer)
         panel = (None if draw is not None
                  else self._panel_imputations(genes, mask, numeric, codes))
-        if panel is not None:
-            panel_rows, panel_weights, panel_values, _ = panel
-            position = np.full(genes.shape[0], -1)
-            position[panel_rows] = np.arange(len(panel_rows))
-            valid = self._valid_mask
         with Threads(self.n_jobs):
             blocks = self._predicted_blocks(
                 self._fitted_networks(), genes, mask, numeric, codes,
@@ -550,12 +543,8 @@ class _BaseTorchImputer(_BaseImputer):
                 imputed = self._blended(out * self.scale_ + self.mean_,
                                         genes[sl], mask[sl], numeric[sl],
                                         codes[sl])
-                if panel is not None and (position[sl] >= 0).any():
-                    hit = np.flatnonzero(position[sl] >= 0)
-                    k = position[sl][hit]
-                    w = panel_weights[k][:, None]
-                    cells = np.ix_(hit, np.flatnonzero(valid))
-                    imputed[cells] = w * imputed[cells] + (1 - w) * panel_values[k]
+                if panel is not None:
+                    panel.mix(sl, imputed)
                 if self.clip:
                     imputed = np.clip(imputed, self._clip_low, self._clip_high)
                 missing = ~mask[sl]

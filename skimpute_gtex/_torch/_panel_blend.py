@@ -203,15 +203,38 @@ def panel_groups(mask, valid):
     return groups
 
 
-def panel_imputations(self, genes, mask, numeric, codes):
-    """``(rows, weights, imputations, fractions)`` for the rows of X imputed
-    as a panel.
+class PanelRows:
+    """The rows of X imputed as a gene panel.
 
-    ``imputations`` holds the ridge regression's predictions of the valid
-    genes of those rows (data units; measured genes as observed),
-    ``weights`` the network's weight for each row and ``fractions`` its
-    measured fraction of the valid genes. None if no row is.
+    ``rows`` (positions in X), the network's weight of each (``weights``),
+    the ridge regression's values of their valid genes (``values``, data
+    units; measured genes as observed) and their measured fraction of the
+    valid genes (``fractions``).
     """
+
+    def __init__(self, rows, weights, values, fractions, valid):
+        self.rows, self.weights = rows, weights
+        self.values, self.fractions = values, fractions
+        self.columns = np.flatnonzero(valid)
+
+    def cells(self):
+        """``np.ix_`` of the rows and valid genes."""
+        return np.ix_(self.rows, self.columns)
+
+    def mix(self, sl, imputed):
+        """Mix, in place, the network's ``imputed`` values (data units) of the
+        block of rows ``sl`` of X with the regression's, where they are
+        panel rows."""
+        inside = (self.rows >= sl.start) & (self.rows < sl.stop)
+        if not inside.any():
+            return
+        w = self.weights[inside][:, None]
+        cells = np.ix_(self.rows[inside] - sl.start, self.columns)
+        imputed[cells] = w * imputed[cells] + (1 - w) * self.values[inside]
+
+
+def panel_imputations(self, genes, mask, numeric, codes):
+    """:class:`PanelRows` of X, or None if no row is imputed as a panel."""
     linear = getattr(self, "_linear", None)
     if linear is None:
         return None
@@ -236,5 +259,5 @@ def panel_imputations(self, genes, mask, numeric, codes):
         all_w.append(np.full(len(rows), w))
         all_lin.append(out)
         all_f.append(np.full(len(rows), fraction))
-    return (np.concatenate(all_rows), np.concatenate(all_w),
-            np.concatenate(all_lin), np.concatenate(all_f))
+    return PanelRows(np.concatenate(all_rows), np.concatenate(all_w),
+                     np.concatenate(all_lin), np.concatenate(all_f), valid)

@@ -272,11 +272,10 @@ class _UncertaintyMixin:
         if getattr(self, "_panel_scores", None) is not None:
             found = self._panel_imputations(genes, mask, numeric, codes)
             if found is not None:
-                rows, weights, values, fractions = found
-                cells = np.ix_(rows, np.flatnonzero(self._valid_mask))
-                w = weights[:, None]
-                pred[cells] = w * pred[cells] + (1 - w) * values
-                panel = cells, fractions
+                cells = found.cells()
+                w = found.weights[:, None]
+                pred[cells] = w * pred[cells] + (1 - w) * found.values
+                panel = cells, found.fractions
         if self.clip:
             pred = np.clip(pred, self._clip_low, self._clip_high)
         r = mask.mean(axis=1) if genes.shape[1] else np.zeros(len(genes))
