@@ -1,11 +1,12 @@
-"""pytest: the doctests of this package need anndata, an optional dependency."""
+"""pytest, for the whole checkout: the doctests of ``skimpute_gtex.io`` need
+anndata, an optional dependency (kept out of the installed package)."""
 
 import pytest
 
 try:
     import anndata  # noqa: F401
 except ImportError:
-    collect_ignore = ["_anndata.py"]
+    collect_ignore = ["skimpute_gtex/io/_anndata.py"]
 
 #: anndata 0.12 reads a pandas option that pandas 3 deprecates
 ANNDATA_ON_PANDAS_3 = "ignore:The 'future.infer_string' option is deprecated"

@@ -44,7 +44,7 @@ def _threads(threads):
 # --------------------------------------------------------------- commands
 #: the training options (dest, option, default); their parser default is None,
 #: so that ``impute --model-file`` can tell which ones were given
-_TRAINING_OPTIONS = (("model", "--model", "pmi"), ("max_iter", "--max-iter", 300),
+_TRAINING_OPTIONS = (("model", "--model", "pmi"), ("max_iter", "--max-iter", 500),
                      ("hidden_layer_sizes", "--hidden-layer-sizes", None),
                      ("batch_size", "--batch-size", None),
                      ("device", "--device", "auto"),

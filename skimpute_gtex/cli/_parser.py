@@ -52,7 +52,9 @@ def _add_model_options(p):
     # defaults None: the real ones are in _TRAINING_OPTIONS (see cmd_impute)
     g = p.add_argument_group("training options (not with --model-file)")
     g.add_argument("--model", choices=("pmi", "gain"), help="(default: pmi)")
-    g.add_argument("--max-iter", type=int, help="maximum epochs (default: 300)")
+    g.add_argument("--max-iter", type=int,
+                   help="maximum epochs per network (default: 500, as the "
+                   "estimators' max_iter)")
     g.add_argument("--hidden-layer-sizes", type=int, nargs="+", metavar="N")
     g.add_argument("--batch-size", type=int)
     g.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
