@@ -422,7 +422,7 @@ def rst_coverage_table(results):
 
 def rst_table(results, names):
     """An RST list-table of the runs of several result files."""
-    several = len(results) > 1
+    several = len({r.get("label") for r in results}) > 1
     header = (["Run"] if several else []) + [
         "Data set (ref / test)", "Panel genes", "PMI R²", "Ridge (L1000) R²",
         "kNN R²", "PMI > ridge (% genes)", "PMI transform (s)", "Ridge (s)",
@@ -444,7 +444,8 @@ def rst_table(results, names):
                             + (f" ({run})" if several else ""))
     n = "/".join(str(d) for d in sorted(draws))
     lines = [f".. list-table:: Gene panels: per-gene R² of the hidden genes, "
-             f"mean ± sd over {n} panel draws", "   :header-rows: 1", ""]
+             f"mean ± sd over {n} panel draws (ridge: the best of four RidgeCV "
+             "configurations on the test rows)", "   :header-rows: 1", ""]
     for cells in [header, *body]:
         lines.append(f"   * - {cells[0]}")
         lines.extend(f"     - {c}" for c in cells[1:])
