@@ -781,6 +781,22 @@ def test_masked_squared_error_matches_autograd(in_workspace):
             torch.testing.assert_close(out.grad, ref.grad)
 
 
+def test_masked_squared_error_backward_twice():
+    # a retained graph backpropagated twice accumulates twice the gradient:
+    # the backward leaves the tensor it saved unchanged
+    from skimpute_gtex._torch._pmi import _MaskedSquaredError
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(12, 5, generator=g)
+    hidden = (torch.rand(12, 5, generator=g) > 0.5).to(torch.uint8)
+    out = torch.randn(12, 5, generator=g).requires_grad_()
+    loss = _MaskedSquaredError.apply(out, x, hidden)
+    loss.backward(retain_graph=True)
+    once = out.grad.clone()
+    loss.backward()
+    torch.testing.assert_close(out.grad, 2 * once)
+
+
 def test_keep_sampler_draws_each_row_at_its_probability():
     # the CPU sampler of PMI's visible entries: True with probability p per
     # row (within 2e-5 by construction), decided by the generator's seed

@@ -569,8 +569,10 @@ class _MaskedSquaredError(torch.autograd.Function):
     """``total(((out - x) ** 2) * hidden) / max(hidden.sum(), 1)`` in float32,
     with ``hidden`` 0/1 (uint8), in one pass less than autograd's composition.
 
-    Forward keeps ``d = (out - x) * hidden`` (float32); backward scales it in
-    place into the gradient of ``out`` (in ``out``'s dtype). Same sums as
+    Forward keeps ``d = (out - x) * hidden`` (float32); backward scales it
+    into the gradient of ``out`` (in ``out``'s dtype), leaving ``d`` as it
+    was, so that a second backward (``retain_graph=True``) is right. Same
+    sums as
     :func:`total` (their bits do not depend on the thread count). With a
     :class:`~._networks.Workspace` its batch-sized temporaries reuse memory.
     """
@@ -592,8 +594,10 @@ class _MaskedSquaredError(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         d, n = ctx.saved_tensors
-        d.mul_(2.0 * grad / n)
+        # into the forward's squares, free once the loss was summed
+        scaled = torch.mul(d, 2.0 * grad / n, out=ctx.ws.get(
+            "loss_squares", d.shape, torch.float32, d.device))
         if ctx.out_dtype == d.dtype:
-            return d, None, None, None
+            return scaled, None, None, None
         g = ctx.ws.get("loss_grad", d.shape, ctx.out_dtype, d.device)
-        return g.copy_(d), None, None, None
+        return g.copy_(scaled), None, None, None
