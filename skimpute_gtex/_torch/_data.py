@@ -16,8 +16,8 @@ def gene_statistics(genes, mask):
 
     NaN mean and std for a gene with no observed entry, min inf and max
     -inf. Taken over blocks of columns: nanmean and nanstd copy what they
-    reduce, and over the whole matrix held 1.25x its float64 size (1.9 GB
-    at GTEx scale). A column's reduction has the same bits in any block.
+    reduce, which over the whole matrix would hold more than another
+    float64 copy of it. A column's reduction has the same bits in any block.
     """
     n_samples, n_genes = genes.shape
     # no block of one column (unless the matrix is one): numpy sums a lone
@@ -58,8 +58,8 @@ def standardized_rows(genes, mask, mean, scale, rows=None):
 class _Data:
     """Standardized expression, mask and encoded covariates as tensors.
 
-    The mask is kept as booleans (a quarter of float32's memory: 0.2 GB
-    instead of 0.8 GB at GTEx scale) and made float a mini-batch at a time.
+    The mask is kept as booleans (a quarter of float32's memory) and made
+    float a mini-batch at a time.
     """
 
     def __init__(self, genes, mask, mean, scale, rows, numeric, codes, device):

@@ -74,19 +74,20 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
     adversarial_weight : float, default=0.0
         Weight of the adversarial term; ``0`` gives GAIN-MSE, a positive value
         GAIN-GTEx (the paper used 1). The default is GAIN-MSE: in our
-        benchmarks the two are within the seed-to-seed spread (GTEx TF467,
-        50% MCAR in-place: R² 0.734 against 0.728) while the adversarial one
-        takes 2-3 times as long; the paper also recommends GAIN-MSE for
-        reproducibility.
+        benchmarks the two are about as accurate while the adversarial one
+        is much slower to train, and the paper also recommends GAIN-MSE for
+        reproducibility. Set it to 1 to reproduce the paper's GAIN-GTEx
+        (:ref:`benchmarks`).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` means ``n_samples // 16`` (training
         rows) clipped to [64, 256] (and at most ``n_samples``), under early
         stopping evened out so that an epoch's batches have the same size
         (``ceil(n / round(n / size))`` for ``n`` training rows): small data
         gets many steps per epoch, large data batches that keep the matrix
-        products efficient (at 3,000 x 5,000, batches of 256 rows instead
-        of 64 reached R² 0.970 instead of 0.967 in 38% less time, see
-        :ref:`benchmarks`).
+        products efficient. The default suits most data; set an int to
+        reproduce a fit made with a fixed size, or lower it when training
+        runs out of memory on the device. Accuracy and time per batch size
+        are in :ref:`benchmarks`.
     learning_rate : {"constant", "adaptive"}, default="adaptive"
         ``"adaptive"``: when the monitored score has not improved for
         ``n_iter_no_change`` epochs, the best weights are restored and the
@@ -176,17 +177,16 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         validation score predicts in the same precision; ``transform`` in
         float32.
     n_jobs : int, default=None
-        CPU threads of torch's kernels during ``fit`` and ``transform``, set
-        for the calling thread only and restored afterwards (the threadpoolctl
-        convention; ``torch.get_num_threads()`` reads the same after a call,
-        and fits in several Python threads do not affect each other). ``None``
-        starts from ``torch.get_num_threads()`` and, while training on the
-        CPU, times its own steps and halves the count while fewer threads run
-        faster: on a machine whose cores other busy processes share, OpenMP
-        threads that spin-wait for each other are slower than one thread. The
-        fitted model does not depend on the count (on CPUs whose products
-        do, ``None`` keeps all threads: see :class:`PMIImputer`). An int uses
-        that many threads; ``-1`` all CPUs, ``-2`` all but one.
+        CPU threads of torch's kernels during ``fit`` and ``transform``, for
+        the calling thread only and restored afterwards. ``None`` starts from
+        ``torch.get_num_threads()`` and, while training on the CPU, times its
+        own steps and uses fewer threads when fewer run faster. An int uses
+        that many threads; ``-1`` all CPUs, ``-2`` all but one. With
+        ``None`` the fitted model does not depend on the thread count where
+        the CPU's matrix products allow it (elsewhere ``None`` keeps all the
+        threads); fits with different int counts may differ in the last
+        bits. On a machine shared with other busy processes, pass
+        ``n_jobs=1``. See :ref:`user_guide_threads`.
     calibration : bool, default=False
         Calibrate per-entry prediction intervals during ``fit``, for
         :meth:`transform_interval` and :meth:`sample_imputations`. Without
@@ -497,8 +497,8 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
 
         Each draw resamples ``z ~ N(0, 1)`` in the missing entries (the
         behaviour before calibration existed). These draws understate the
-        uncertainty: their central 90% range covered the truth 42% of the
-        time in the gallery example.
+        uncertainty: their spread is much narrower than the error of the
+        imputations (the gallery example shows by how much).
         """
         generator = make_generator(draw_seed(check_random_state(random_state)), "cpu")
 

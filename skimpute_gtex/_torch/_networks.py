@@ -23,13 +23,12 @@ def bernoulli_int16(rng, p, shape, out=None):
     or a tensor that broadcasts to ``shape``), drawn from the NumPy
     generator ``rng`` (into ``out``).
 
-    On the CPU torch's generator makes about 0.35 billion uniforms a second
-    on one thread (7 ms for a 512 x 5,000 batch, a tenth of a training
-    step). Here each 64-bit word of ``rng``'s bit generator (PCG64) is read
-    as four 16-bit integers ``r`` (1.4 ms for that batch, where
-    ``rng.integers`` takes 2.5 ms), and ``r < min(floor(65536 p) - 32768,
-    32767)`` is True with probability within 2e-5 of ``p`` (compared in
-    int16: half the time of int32).
+    On the CPU torch's generator draws uniforms on one thread, slowly
+    enough to be a noticeable part of a training step. Here each 64-bit word
+    of ``rng``'s bit generator (PCG64) is read as four 16-bit integers ``r``
+    (faster than both torch's uniforms and ``rng.integers``), and
+    ``r < min(floor(65536 p) - 32768, 32767)`` is True with probability
+    within 2e-5 of ``p`` (compared in int16, which is faster than int32).
     """
     n = math.prod(shape)
     words = rng.bit_generator.random_raw((n + 3) // 4)
@@ -121,8 +120,7 @@ class BatchNorm1d(nn.BatchNorm1d):
         is drawn from ``dropout``'s generator as :class:`Dropout` draws it,
         and applied as ``keep / (1 - p)``, one product); backward is the
         closed form of batch norm's gradient, in fewer element-wise passes
-        and kernels than autograd's composition of the three (at 3,000 x
-        5,000 a PMI step runs 201 kernels instead of 243). Its sums are
+        and kernels than autograd's composition of the three. Its sums are
         reductions over the batch as in :meth:`forward`, with the same bits
         at any thread count.
         """
@@ -205,9 +203,9 @@ class _BatchNormReLU(torch.autograd.Function):
 
 
 # MKL's float32 matrix product splits a product of fewer rows than this
-# between threads in a way that changes its last bits (measured: 5-7 and 9-11
-# rows); from here on, and under bfloat16 (oneDNN), the bits are the same with
-# any thread count.
+# between threads in a way that changes its last bits (at some row counts
+# below it); from here on, and under bfloat16 (oneDNN), the bits are the same
+# with any thread count.
 _MIN_GEMM_ROWS = 16
 
 
@@ -220,10 +218,10 @@ class Workspace:
     else a view of its first rows. On the CPU torch takes a tensor's memory
     from the C library, which hands blocks of more than 32 MB (and, as its
     heap shrinks, smaller ones) back to the system when they are freed, so
-    every fresh one is paid for again in page faults: at GTEx width (12,557
-    genes) a PMI step faulted on 30,000 pages and spent a quarter of its time
-    in the kernel. A workspace is owned by one training run; nothing in it
-    outlives the step that wrote it, except weight gradients (``.grad``).
+    every fresh one is paid for again in page faults, a large part of a
+    step's time at GTEx width. A workspace is owned by one training run;
+    nothing in it outlives the step that wrote it, except weight gradients
+    (``.grad``).
     """
 
     def __init__(self):
@@ -260,9 +258,9 @@ class Linear(nn.Linear):
         gradient and ``tail`` holds the values of x's last columns, which
         do: in PMI the expression inputs (most of x) never need one, but the
         covariate embeddings at x's end do, and one plain product over x
-        would make backward compute the input gradient of all of x (at
-        5,000 genes a third more matrix work per training step). The
-        forward product is :class:`torch.nn.Linear`'s (``addmm``).
+        would make backward compute the input gradient of all of x (one
+        more large product per training step). The forward product is
+        :class:`torch.nn.Linear`'s (``addmm``).
         """
         n = x.shape[0]
         if _padded(x):
@@ -352,11 +350,10 @@ class _WorkspaceLinear(torch.autograd.Function):
             grad_x = grad.mm(w).to(ctx.grad_dtype)
         if ctx.needs_input_grad[2]:
             # grad.t() made contiguous first where it is the smaller operand:
-            # oneDNN's bfloat16 product with a transposed left operand ran
-            # 15-20% slower at PMI's first layer (512 x 512 by 512 x 10,007:
-            # 15.4 vs 13.3 ms, 2-core EPYC); at the output layer (512 x
-            # 12,557 by 512 x 512) it ran as fast as the contiguous one and
-            # the transposing copy took 5.8 ms. Same bits either way.
+            # oneDNN's bfloat16 product with a transposed left operand was
+            # slower at PMI's first layer; at the output layer it was as fast
+            # as the contiguous one and the transposing copy would only add
+            # time. Same bits either way.
             grad_t = grad.t()
             if grad.shape[1] <= x.shape[1]:
                 grad_t = ws.get((key, "grad_t"), grad_t.shape, grad.dtype,
@@ -520,10 +517,10 @@ class ConditionalMLP(nn.Module):
         gradient); this writes the numerical covariates and the embeddings
         into its last columns and runs the network. Training steps fill one
         reused buffer (in bfloat16 under bfloat16 autocast) instead of
-        allocating, concatenating and casting a new input matrix per step:
-        at 5,000 genes that is 20 MB written twice and read once less per
-        step. ``inputs`` is saved for backward: it must not change until
-        backward has run. ``workspace`` (a :class:`Workspace` the training
+        allocating, concatenating and casting a new input matrix per step,
+        which saves writing a batch-sized matrix twice and reading it once.
+        ``inputs`` is saved for backward: it must not change until backward
+        has run. ``workspace`` (a :class:`Workspace` the training
         run keeps) holds the layers' temporaries and weight gradients.
         """
         embedded = self.embeddings(codes)

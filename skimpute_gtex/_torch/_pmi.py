@@ -78,11 +78,10 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         (``ceil(n / round(n / size))`` for ``n`` training rows: 2,700 rows
         make five batches of 540, not five of 512 and one of 140): small
         data gets many steps per epoch, large data batches that keep the
-        matrix products efficient. At 3,000 x 5,000, batches of 512 rows
-        instead of 168 gave a higher validation R² at every epoch from the
-        11th on (best 0.9675 against 0.9662) and each epoch cost less; at
-        GTEx scale (15,201 x 12,557) 256 rows scored higher (R² 0.969
-        against 0.966, :ref:`benchmarks`).
+        matrix products efficient. The default suits most data; set an int
+        to reproduce a fit made with a fixed size, or lower it when training
+        runs out of memory on the device. Accuracy and time per batch size
+        are in :ref:`benchmarks`.
     learning_rate : {"constant", "adaptive"}, default="adaptive"
         ``"adaptive"``: when the monitored score has not improved for
         ``n_iter_no_change`` epochs, the best weights are restored and the
@@ -173,29 +172,22 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         device supports bfloat16 natively (CUDA with bfloat16, CPUs with
         AVX512-BF16 or AMX) and uses float32 elsewhere (``precision_`` says
         which), and so does the early-stopping validation score;
-        ``transform`` predicts in float32. On every benchmark set bfloat16
-        training moved the per-gene R² by at most 0.002 against float32
-        (0.001 relative to the gene mean), and on a CPU with AVX512-BF16 it
-        made the 3,000 x 5,000 benchmark fit 1.65x faster
-        (:ref:`benchmarks`). ``"float32"`` keeps a fit's numbers from
-        depending on whether the machine has bfloat16.
+        ``transform`` predicts in float32. bfloat16 training is faster where
+        the hardware supports it and changes the accuracy very little
+        (:ref:`benchmarks`). Pass ``"float32"`` when a fit's numbers must not
+        depend on whether the machine has bfloat16, for example to compare
+        fits made on different machines.
     n_jobs : int, default=None
-        CPU threads of torch's kernels during ``fit`` and ``transform``, set
-        for the calling thread only and restored afterwards (the threadpoolctl
-        convention; ``torch.get_num_threads()`` reads the same after a call,
-        and fits in several Python threads do not affect each other). ``None``
-        starts from ``torch.get_num_threads()`` and, while training on the
-        CPU, times its own steps and halves the count while fewer threads run
-        faster: on a machine whose cores other busy processes share, OpenMP
-        threads that spin-wait for each other are slower than one thread. The
-        fitted model does not depend on the count: a fit first checks that its
-        networks' products give the same bits at every count and, on a CPU
-        where they do not (MKL or oneDNN splitting a product's inner
-        dimension; a 2-core AMX Xeon at batches of up to 256 rows), keeps all
-        the threads instead. On such a CPU, shared with busy processes, pass
-        ``n_jobs=1``. An int uses that many threads; ``-1`` all CPUs, ``-2``
-        all but one. Results with different int counts may differ in the
-        last bits where the products do.
+        CPU threads of torch's kernels during ``fit`` and ``transform``, for
+        the calling thread only and restored afterwards. ``None`` starts from
+        ``torch.get_num_threads()`` and, while training on the CPU, times its
+        own steps and uses fewer threads when fewer run faster. An int uses
+        that many threads; ``-1`` all CPUs, ``-2`` all but one. With
+        ``None`` the fitted model does not depend on the thread count where
+        the CPU's matrix products allow it (elsewhere ``None`` keeps all the
+        threads); fits with different int counts may differ in the last
+        bits. On a machine shared with other busy processes, pass
+        ``n_jobs=1``. See :ref:`user_guide_threads`.
     calibration : bool, default=False
         Calibrate per-entry prediction intervals during ``fit``, for
         :meth:`transform_interval` and :meth:`sample_imputations`. Without
@@ -386,8 +378,8 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         **_LowRankBlendMixin._blend_constraints,
     }
     # under early stopping (large data): a quarter of the training rows, at
-    # most 512 (issue 13: at 3,000 x 5,000 more accurate per epoch than 168
-    # rows, and cheaper per epoch; docs/benchmarks.rst, "Speed, threads and
+    # most 512: larger batches were both more accurate per epoch and cheaper
+    # per epoch on large data (docs/benchmarks.rst, "Speed, threads and
     # memory")
     _STOPPING_BATCH = (4, 512)
 
@@ -525,10 +517,9 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
             torch.sub(observed, visible, out=hidden)
             inputs = ws.get("inputs", (shape[0], net.in_features), dtype, device)
             # x * visible: cast, then multiplied in place by the 0/1 columns
-            # already cast beside it (the same values; 2.2 ms instead of 5.1
-            # ms for a mixed-dtype product into strided bfloat16 at 512 x
-            # 12,557, and a product of one dtype skips torch's cast of the
-            # uint8 mask)
+            # already cast beside it (the same values; a product of one dtype
+            # is faster than a mixed-dtype one into strided bfloat16, and
+            # skips torch's cast of the uint8 mask)
             shown = inputs[:, n_genes:2 * n_genes].copy_(visible)
             inputs[:, :n_genes].copy_(x).mul_(shown)
             with autocast(self.precision, device):

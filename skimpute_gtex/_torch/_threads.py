@@ -3,11 +3,11 @@
 Why this exists. torch's CPU kernels run in OpenMP parallel regions, and
 between regions GNU OpenMP's threads spin (busy-wait) for the next one. On a
 machine whose cores are shared with another busy process, a spinning thread
-holds the core that the thread it waits for needs: a fit of 2,000 x 2,000
-genes ran 3.2x slower beside one busy torch process with two threads, and
-1.6x slower with one (``benchmarks/bench_threads.py``). ``OMP_WAIT_POLICY=
-PASSIVE`` cures it, but only if set before torch is imported, which is the
-user's decision, not a library's.
+holds the core that the thread it waits for needs, and a fit beside another
+busy process can run several times slower than alone
+(``benchmarks/bench_threads.py`` measures it). ``OMP_WAIT_POLICY=PASSIVE``
+cures it, but only if set before torch is imported, which is the user's
+decision, not a library's.
 
 What a library may do instead (the threadpoolctl convention scikit-learn
 uses): set the OpenMP thread count *of the calling thread* for the duration
@@ -218,8 +218,8 @@ class Threads:
         The premise of adapting (module docstring) holds only where the
         matrix products split their work between threads without changing
         the order of their sums: on some CPUs and shapes MKL and oneDNN
-        divide the inner dimension between threads (a 2-core Xeon with AMX
-        did so for 256 x 4,001 by 4,001 x 512, not for 512 rows).
+        divide the inner dimension between threads (seen on a CPU with AMX
+        at some batch sizes and not at others).
         """
         if not self.adapt:
             return True

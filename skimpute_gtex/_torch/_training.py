@@ -376,7 +376,7 @@ def product_probe(modules, sizes, precision, device, input_grads=(False,),
 
     Forward and backward run in training mode, as in training: batch norm's
     eval-mode backward is torch's fused kernel, with per-thread sums that
-    training never computes (on a 2-core EPYC it made the probe disagree
+    training never computes (on some CPUs it made the probe disagree
     where training agreed at every count). Dropout is off (elementwise, and
     it would draw from the training generator), and the batch norms' running
     statistics and every module's mode are put back afterwards.
