@@ -177,14 +177,22 @@ def _main_with_warnings(argv, capsys):
     return code, capsys.readouterr().err.splitlines()
 
 
-def test_model_file_aligns_the_study_genes(ensembl, capsys):
-    tmp, model, study, tissue = ensembl
-    other, renamed = _other_study(study)
-    other.assign(tissue=tissue).to_csv(tmp / "other.csv")
-    out = tmp / "other_imputed.csv"
+def _impute_study(ensembl, genes, name, out_name, capsys):
+    """``impute --model-file`` of ``genes`` (with the tissues) written as
+    ``name``: ``(exit code, stderr lines, output path)``."""
+    tmp, model, _, tissue = ensembl
+    genes.assign(tissue=tissue).to_csv(tmp / name)
+    out = tmp / out_name
     code, err = _main_with_warnings(
-        ["impute", str(tmp / "other.csv"), "--model-file", model, "-o", str(out)],
-        capsys)
+        ["impute", str(tmp / name), "--model-file", model, "-o", str(out)], capsys)
+    return code, err, out
+
+
+def test_model_file_aligns_the_study_genes(ensembl, capsys):
+    tmp, _, study, _ = ensembl
+    other, renamed = _other_study(study)
+    code, err, out = _impute_study(ensembl, other, "other.csv", "other_imputed.csv",
+                                   capsys)
     assert code == 0
     assert f"imputed 3 of 12 model genes entirely (not in {tmp / 'other.csv'})" in err
     warned = [line for line in err if line.startswith("warning:")]
@@ -208,13 +216,10 @@ def test_model_file_aligns_the_study_genes(ensembl, capsys):
 
 def test_model_file_same_genes_other_versions_and_order(ensembl, capsys):
     """Every model gene present: no count line, no warning, the study's names."""
-    tmp, model, study, tissue = ensembl
+    study = ensembl[2]
     other = study.rename(columns=lambda g: g[:-2] + ".9").iloc[:, ::-1]
-    other.assign(tissue=tissue).to_csv(tmp / "same.csv")
-    out = tmp / "same_imputed.tsv"
-    code, err = _main_with_warnings(
-        ["impute", str(tmp / "same.csv"), "--model-file", model, "-o", str(out)],
-        capsys)
+    code, err, out = _impute_study(ensembl, other, "same.csv", "same_imputed.tsv",
+                                   capsys)
     assert code == 0
     assert not any("entirely" in line or "warning" in line for line in err)
     result = read_csv(out, sep="\t", index_col=0)
