@@ -228,13 +228,16 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         measured ones and the covariates, solved for that set of genes from
         the training data, mixed with the network's imputations. The
         network's weight in the mixture is measured in ``fit`` on rows the
-        networks never trained on (the early-stopping validation rows, or
-        the rows the low-rank blend holds out), with random panels of
-        several sizes (``panel_weight_``); a group of rows gets the weight of
-        its measured fraction. Fits with neither kind of held-out rows (a
-        study with missing entries, below 1,000 samples) have no panel
-        weights and impute every row with the network. ``False`` imputes
-        every row with the network. See :ref:`gene_panels`.
+        networks never trained on, with random panels of several sizes
+        (``panel_weight_``); a group of rows gets the weight of its measured
+        fraction. Those rows are the early-stopping validation rows or, on a
+        complete reference without early stopping, a tenth of the rows left
+        out of a second training (the one the low-rank blend already runs;
+        with the blend off, as with ``calibration=True``, it doubles the cost
+        of such a fit). A study with missing entries below 1,000 samples has
+        no held-out rows: no panel weights, and every row is imputed by the
+        network. ``False`` imputes every row with the network and skips that
+        second training. See :ref:`gene_panels`.
 
         .. versionadded:: 0.1.0
     random_state : int, RandomState instance or None, default=None
