@@ -17,6 +17,7 @@ ALPHAS = np.logspace(-3, 5, 17)
 #: the factor has at most this many columns (rows of the reference)
 MAX_RANK = 2048
 _BLOCK = 1024  # rows standardized at a time
+_FLOAT32_ABOVE = 2**22  # entries of the factor kept in float64 at most
 #: leave-one-out errors are computed exactly up to this many products
 _EXACT_LOO_COST = 2e9
 
@@ -73,7 +74,10 @@ class LinearReference:
             factor = v[:, keep] * np.sqrt(w[keep])
         else:
             factor = z.T * np.sqrt(n / len(rows))
-        self.factor_ = factor
+        # a large factor is kept in float32 (half the memory in a pickled
+        # model) and its rows used in float64
+        self.factor_ = factor.astype(np.float32) if factor.size > _FLOAT32_ABOVE \
+            else factor
         # the factor's columns are the reference's rows: exact leave-one-out
         self._rows = factor.shape[1] == len(rows) and len(rows) == n
         self.n_samples_ = n
@@ -108,12 +112,14 @@ class LinearReference:
                                  np.arange(n_genes, self.factor_.shape[0])])
         targets = np.flatnonzero(~visible)
         u = np.hstack([z_visible, covariates]) - self.center_[inputs]
-        a_out, center = self.factor_[targets], self.center_[targets]
+        a_out = self.factor_[targets].astype(np.float64, copy=False)
+        a_in = self.factor_[inputs].astype(np.float64, copy=False)
+        center = self.center_[targets]
         if inputs.size == 0:
             return np.broadcast_to(center, (len(u), targets.size)).copy()
         best = None
         for units in (np.ones(inputs.size), self.units_[inputs]):
-            fitted = self._ridge(self.factor_[inputs] * units[:, None], a_out)
+            fitted = self._ridge(a_in * units[:, None], a_out)
             if best is None or fitted[0] < best[0]:
                 best = (*fitted, units)
         _, coef, units = best

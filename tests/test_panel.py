@@ -179,3 +179,19 @@ def test_panel_intervals_are_centred_on_transform(gtex_small):
                                   np.broadcast_to(point[:, :5], (4, 30, 5)))
     # a draw lies within the 100%-range of the level's scores
     assert np.isfinite(draws).all()
+
+
+def test_large_factor_is_float32_and_predicts_alike(monkeypatch):
+    genes, numeric, codes = _reference(40, 30)
+    mean, scale = genes.mean(axis=0), genes.std(axis=0)
+    cov = covariate_features(numeric, codes, [3])
+    args = (genes, np.ones_like(genes, dtype=bool), mean, scale, cov,
+            np.ones(30, dtype=bool))
+    exact = LinearReference(*args, np.random.RandomState(0))
+    monkeypatch.setattr(panel_module, "_FLOAT32_ABOVE", 10)
+    small = LinearReference(*args, np.random.RandomState(0))
+    assert exact.factor_.dtype == np.float64 and small.factor_.dtype == np.float32
+    visible = np.arange(30) < 10
+    z = (genes[:5, visible] - mean[visible]) / scale[visible]
+    np.testing.assert_allclose(small.predict(visible, z, cov[:5]),
+                               exact.predict(visible, z, cov[:5]), atol=1e-4)
