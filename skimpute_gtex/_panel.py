@@ -119,17 +119,16 @@ class LinearReference:
             return np.broadcast_to(center, (len(u), targets.size)).copy()
         best = None
         for units in (np.ones(inputs.size), self.units_[inputs]):
-            fitted = self._ridge(a_in * units[:, None], a_out)
-            if best is None or fitted[0] < best[0]:
-                best = (*fitted, units)
-        _, coef, units = best
-        return (u * units) @ coef + center
+            error, solve = self._ridge(a_in * units[:, None], a_out)
+            if best is None or error < best[0]:
+                best = error, solve, units
+        _, solve, units = best
+        return (u * units) @ solve() + center
 
     def _ridge(self, a_in, a_out):
-        """``(leave-one-out error, coefficients)`` of the best penalty."""
-        w, d, qt = np.linalg.svd(a_in, full_matrices=False)
-        keep = d > d[0] * 1e-8 if d.size and d[0] > 0 else np.zeros(d.size, bool)
-        w, d, qt = w[:, keep], d[keep], qt[keep]
+        """``(leave-one-out error, solve)`` of the best penalty: ``solve()``
+        returns the coefficients (only the chosen scale's are computed)."""
+        d, qt = _singular(a_in)
         c = qt @ a_out.T  # the targets' coordinates, (rank, n_targets)
         d2 = d**2
         if self._rows and a_out.size * c.shape[0] * ALPHAS.size < _EXACT_LOO_COST:
@@ -154,8 +153,28 @@ class LinearReference:
             loo = np.maximum(rss, 0.0).sum(axis=1) / np.maximum(dof, 0.5) ** 2
             loo = np.where(dof > 0.5, loo * self.n_samples_, np.inf)
         k = int(np.argmin(loo))
-        coef = w @ (d / (d2 + ALPHAS[k]) * c.T).T
-        return float(loo[k]), coef
+        def solve():  # (a_in a_in.T + alpha)^-1 a_in y, a_in qt.T = W diag(d)
+            return a_in @ (qt.T @ (c / (d2 + ALPHAS[k])[:, None]))
+
+        return float(loo[k]), solve
+
+
+def _singular(a):
+    """``(d, vt)`` of ``a = u @ diag(d) @ vt``, without the null directions.
+
+    A tall ``a`` (more measured features than the factor's columns) goes
+    through the eigenvalues of ``a.T @ a``: one matrix product and a small
+    eigenproblem, several times faster than its SVD.
+    """
+    if a.shape[0] > a.shape[1]:
+        w, v = np.linalg.eigh(a.T @ a)
+        d, vt = np.sqrt(np.maximum(w[::-1], 0.0)), v[:, ::-1].T
+        cut = 1e-7
+    else:
+        _, d, vt = np.linalg.svd(a, full_matrices=False)
+        cut = 1e-8
+    keep = d > d[0] * cut if d.size and d[0] > 0 else np.zeros(d.size, bool)
+    return d[keep], vt[keep]
 
 
 def mixture_weight(first, second, truth):

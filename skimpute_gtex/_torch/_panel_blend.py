@@ -27,8 +27,9 @@ from ._device import draw_seed
 
 #: panel sizes (fractions of the genes) at which the weight is measured
 PANEL_LEVELS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
-#: random panels drawn at each size
-_PANEL_DRAWS = 4
+#: random panels drawn at each size; one where the reference's factor has
+#: more entries than _CHEAP (each regression costs more: GTEx width)
+_PANEL_DRAWS, _CHEAP = 4, 2**22
 #: rows of X that must share their missing genes to be imputed as a panel
 MIN_PANEL_ROWS = 2
 
@@ -70,7 +71,7 @@ def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
         if size < 1 or size >= valid.size:
             continue
         draws = []
-        for _ in range(_PANEL_DRAWS):
+        for _ in range(_PANEL_DRAWS if linear.factor_.size <= _CHEAP else 1):
             panel = np.zeros(mask.shape[1], dtype=bool)
             panel[rng.choice(valid, size, replace=False)] = True
             inside = panel[valid]
