@@ -9,15 +9,16 @@ change, only this module needs to follow.
 import numpy as np
 
 
-def auto_batch_size(n_rows, early_stopped=True):
-    """The batch size ``PMIImputer(batch_size="auto")`` uses on ``n_rows``.
-
-    ``early_stopped``: whether the fit holds out rows for early stopping (the
-    default from 1,000 samples on), which batches more.
-    """
+def auto_batch_size(n_rows, large=True):
+    """The batch size ``PMIImputer(batch_size="auto")`` uses on ``n_rows``
+    training rows, in a fit of at least 1,000 samples (``large``, which
+    batches more) or of fewer."""
     from skimpute_gtex import PMIImputer
+    from skimpute_gtex._torch._plan import auto_batch_size as rule
 
-    return PMIImputer()._batch_size(n_rows, early_stopped)
+    est = PMIImputer()
+    return rule(n_rows, (*est._LARGE_BATCH, True) if large
+                else (*est._SMALL_BATCH, False))
 
 
 def hidden_sizes(estimator):

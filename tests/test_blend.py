@@ -78,13 +78,17 @@ def test_blend_helps_on_low_rank_data():
 
 
 def test_auto_blend_follows_regime_and_calibration():
+    # "auto" blends below 1,000 samples without calibration, whatever
+    # early_stopping says (an explicit parameter changes only itself)
     X, X_miss = _low_rank_data()
-    stopped = PMIImputer(**dict(FAST, early_stopping=True, max_iter=2)).fit(X_miss)
-    assert stopped.blend_weight_ is None
+    params = dict(FAST, max_iter=2)  # early_stopping=False
+    stopped = PMIImputer(**dict(params, early_stopping=True)).fit(X_miss)
+    assert stopped.blend_weight_ is not None
     calibrated = PMIImputer(**FAST, calibration=True).fit(X_miss)
     assert calibrated.blend_weight_ is None
-    forced = PMIImputer(**dict(FAST, early_stopping=True, max_iter=2),
-                        blend_low_rank=True).fit(X_miss)
+    _, large = _low_rank_data(n=1000)
+    assert PMIImputer(**params).fit(large).blend_weight_ is None
+    forced = PMIImputer(**params, blend_low_rank=True).fit(large)
     assert forced.blend_weight_ is not None
 
 

@@ -271,16 +271,20 @@ def test_fixed_budget_runs_every_epoch_without_warning(gtex_small):
     # 2,700 // 4 clipped to 512 is 5.3 batches: five of 540 rows, not five
     # of 512 and one of 140
     (PMIImputer, 3000, True, 5),
-    # without early stopping: 1,200 // 16 = 75 rows, 16 batches; not evened
-    (PMIImputer, 1200, False, 16),
+    # the rule follows the regime, not early_stopping: 1,200 samples
+    # without it, 1,200 // 4 = 300 rows, four batches
+    (PMIImputer, 1200, False, 4),
+    # below 1,000 samples, with early stopping: 720 // 16 clipped to 64 rows,
+    # 12 batches (the last of 16 rows); not evened
+    (PMIImputer, 800, True, 12),
     # 1,080 // 16 = 67 is 16.1 batches: sixteen of 68 (the last of 60), not
     # sixteen of 67 and one of 8
     (GAINImputer, 1200, True, 16),
 ])
 def test_auto_batch_size_by_regime(cls, n_samples, early_stopping, n_steps):
-    # batch_size="auto": n_rows // 16 clipped to [64, 256]; PMI with early
-    # stopping n_rows // 4 clipped to [64, 512] (a tenth of the rows held
-    # out); under early stopping evened out to equal batches
+    # batch_size="auto": n_rows // 16 clipped to [64, 256]; PMI from 1,000
+    # samples on n_rows // 4 clipped to [64, 512] (a tenth of the rows held
+    # out under early stopping), evened out to equal batches
     X = np.random.default_rng(0).normal(size=(n_samples, 4))
     params = {**FAST, "batch_size": "auto", "max_iter": 1,
               "early_stopping": early_stopping, "n_estimators": 1}
@@ -537,30 +541,52 @@ def test_auto_defaults_pick_the_regime_by_sample_count():
     drop = [m for m in small.module_.modules() if type(m).__name__ == "Dropout"]
     assert drop and all(m.p == 0.5 for m in drop)
     # the budget regime's range follows the observed fraction of the data
-    f = small._observed_fraction
+    f = float((~np.isnan(X[:40])).mean())
     assert 0.5 < f < 1
     t = (f - 0.5) / 0.5
-    np.testing.assert_allclose(small._mask_range(),
+    np.testing.assert_allclose(small._plan.mask_range,
                                (0.5 - 0.3 * t, 0.95 - 0.15 * t))
     half = PMIImputer(hidden_layer_sizes=(8,), max_iter=1, max_steps=4,
                       random_state=0)
     complete = np.nan_to_num(X[:40])
-    assert half.fit(complete)._mask_range() == pytest.approx((0.2, 0.8))
+    assert half.fit(complete)._plan.mask_range == pytest.approx((0.2, 0.8))
     mostly_missing = complete.copy()
     mostly_missing[:, 1:][rng.uniform(size=(40, 5)) < 0.7] = np.nan
-    assert half.fit(mostly_missing)._mask_range() == (0.5, 0.95)
+    assert half.fit(mostly_missing)._plan.mask_range == (0.5, 0.95)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         large = PMIImputer(hidden_layer_sizes=(8,), max_iter=2,
                            random_state=0).fit(X)
     assert large.n_estimators_ == 1 and len(large.validation_scores_) == 2
     drop = [m for m in large.module_.modules() if type(m).__name__ == "Dropout"]
-    assert all(m.p == 0.2 for m in drop) and large._mask_range() == (0.2, 0.8)
+    assert all(m.p == 0.2 for m in drop) and large._plan.mask_range == (0.2, 0.8)
     # explicit values win over the regime
     fixed = PMIImputer(hidden_layer_sizes=(8,), max_iter=2, dropout=0.1,
                        pseudo_mask_range=(0.3, 0.6), n_estimators=2,
                        random_state=0).fit(X[:40])
-    assert fixed.n_estimators_ == 2 and fixed._mask_range() == (0.3, 0.6)
+    assert fixed.n_estimators_ == 2 and fixed._plan.mask_range == (0.3, 0.6)
+
+
+def test_explicit_early_stopping_changes_only_itself():
+    # early_stopping=True on small data holds out rows, and every other
+    # "auto" keeps the small-data value (one plan, _plan.py)
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4) @ rng.randn(4, 6)
+    X[rng.uniform(size=X.shape) < 0.3] = np.nan
+    X[:, 0] = np.nan_to_num(X[:, 0])
+    params = dict(hidden_layer_sizes=(8,), max_iter=3, max_steps=40,
+                  random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        auto = PMIImputer(**params).fit(X)
+        stopped = PMIImputer(early_stopping=True, **params).fit(X)
+    assert auto.validation_scores_ is None
+    assert len(stopped.validation_scores_) == stopped.n_iter_
+    for field in ("large", "dropout", "mask_range", "blend", "batch_rule"):
+        assert getattr(stopped._plan, field) == getattr(auto._plan, field)
+    assert stopped._plan.dropout == 0.5 and stopped._plan.blend
+    # the step budget's ensemble (of networks on fewer rows: more of them)
+    assert auto.n_estimators_ > 1 and stopped.n_estimators_ > 1
 
 
 @pytest.mark.parametrize("cls", IMPUTERS, ids=ids)

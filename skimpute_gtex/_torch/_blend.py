@@ -126,12 +126,6 @@ class _LowRankBlendMixin:
         "gene_panel": ["boolean"],
     }
 
-    def _wants_blend(self):
-        if self.blend_low_rank == "auto":
-            # small data, and not with intervals calibrated for the network
-            return not self._early_stopped and not self.calibration
-        return bool(self.blend_low_rank)
-
     def _check_blend(self):
         if self.blend_low_rank is True and self.calibration:
             raise ValueError(
@@ -172,7 +166,7 @@ class _LowRankBlendMixin:
         data without early stopping, for the gene panels' weights (which
         need rows that the networks never saw) even without the blend.
         """
-        blend = self._wants_blend()
+        blend = self._plan.blend
         for_panels = (self.gene_panel and validation is None
                       and bool(mask.all()))
         if not (blend or for_panels):

@@ -2,6 +2,7 @@
 
 import warnings
 from abc import abstractmethod
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,9 +24,9 @@ from ._device import (
     resolve_precision,
 )
 from ._networks import AveragedNetworks, build, set_generator
+from ._plan import make_plan
 from ._threads import Threads
 from ._training import (
-    even_batch_size,
     n_batches,
     n_epochs,
     product_probe,
@@ -33,21 +34,6 @@ from ._training import (
     train,
     train_members,
 )
-
-_MAX_AUTO_MEMBERS = 8  # n_estimators="auto": at most this many networks
-# The "auto" defaults: two regimes, chosen by the number of samples
-# (docs/benchmarks.rst, "In-place study"). From this many samples on, rows are
-# held out for early stopping; below it every row trains, for a fixed step
-# budget, with stronger regularisation and an ensemble when one network
-# cannot use the budget.
-_AUTO_EARLY_STOPPING_MIN_SAMPLES = 1000
-_BUDGET_DROPOUT, _STOPPING_DROPOUT = 0.5, 0.2
-_BUDGET_MASK_RANGE, _STOPPING_MASK_RANGE = (0.5, 0.95), (0.2, 0.8)
-# The budget regime's range follows the observed fraction f of the fit data:
-# _BUDGET_MASK_RANGE up to f = 0.5 (a study with half its entries missing,
-# imputed in place), _STOPPING_MASK_RANGE at f = 1 (a complete reference,
-# whose new samples arrive with many entries missing), linear in between.
-_HALF_OBSERVED = 0.5
 
 
 class _BaseTorchImputer(_BaseImputer):
@@ -96,19 +82,11 @@ class _BaseTorchImputer(_BaseImputer):
     }
 
     # -------------------------------------------------------------- training
-    # batch_size="auto" is n_rows // divisor clipped to [64, most]: 64 rows
-    # for small data, larger batches that keep big data throughput-bound.
-    # Under early stopping a subclass may batch more (_STOPPING_BATCH), and
-    # the size is evened out (even_batch_size).
-    _AUTO_BATCH = (16, 256)
-    _STOPPING_BATCH = _AUTO_BATCH
-
-    def _batch_size(self, n_rows, early_stopped=False):
-        if self.batch_size != "auto":
-            return self.batch_size
-        divisor, most = self._STOPPING_BATCH if early_stopped else self._AUTO_BATCH
-        size = int(min(n_rows, np.clip(n_rows // divisor, 64, most)))
-        return even_batch_size(n_rows, size) if early_stopped else size
+    # batch_size="auto" is n_rows // divisor clipped to [64, most] (_plan.py):
+    # 64 rows for small data; below 1,000 samples these, from 1,000 on the
+    # larger, evened batches that keep big data throughput-bound
+    _SMALL_BATCH = (16, 256)
+    _LARGE_BATCH = _SMALL_BATCH
 
     def _hidden(self):
         sizes = self.hidden_layer_sizes
@@ -153,7 +131,7 @@ class _BaseTorchImputer(_BaseImputer):
         x, numeric, codes = data.x, data.numeric, data.codes
         mask = data.mask.to(x.dtype)
         g = make_generator(generator_seed, "cpu")
-        low, high = self._mask_range()
+        low, high = self._plan.mask_range
         p = low + (high - low) * torch.rand((x.shape[0], 1), generator=g)
         keep = (torch.rand(x.shape, generator=g) < p).to(x.device, x.dtype)
         visible = mask * keep
@@ -179,29 +157,6 @@ class _BaseTorchImputer(_BaseImputer):
             return 1.0 - float(sse / ss)
 
         return score
-
-    def _mask_range(self):
-        value = self.pseudo_mask_range
-        if isinstance(value, str):  # "auto": by regime
-            if self._early_stopped:
-                value = _STOPPING_MASK_RANGE
-            else:
-                t = np.clip((self._observed_fraction - _HALF_OBSERVED)
-                            / (1.0 - _HALF_OBSERVED), 0.0, 1.0)
-                value = [(1 - t) * b + t * c for b, c in
-                         zip(_BUDGET_MASK_RANGE, _STOPPING_MASK_RANGE)]
-        low, high = value
-        return float(low), float(high)
-
-    def _dropout(self):
-        if isinstance(self.dropout, str):  # "auto": by regime
-            return _STOPPING_DROPOUT if self._early_stopped else _BUDGET_DROPOUT
-        return float(self.dropout)
-
-    def _wants_early_stopping(self, n_samples):
-        if self.early_stopping == "auto":
-            return n_samples >= _AUTO_EARLY_STOPPING_MIN_SAMPLES
-        return bool(self.early_stopping)
 
     def _fit(self, X):
         """Fit, leaving the estimator exactly as it was if anything raises.
@@ -249,10 +204,11 @@ class _BaseTorchImputer(_BaseImputer):
         rng = check_random_state(self.random_state)
         first_seeds = draw_seed(rng), draw_seed(rng)
         device = resolve_device(self.device)
-        rows, validation = self._validation_split(rng, n_samples)
-        # the regime; the "auto" dropout and pseudo-mask range follow it
-        self._early_stopped = validation is not None
-        self._observed_fraction = float(mask[:, self._valid_mask].mean())
+        # every "auto" resolved once (_plan.py); early stopping as it can be
+        plan = make_plan(self, n_samples, float(mask[:, self._valid_mask].mean()))
+        rows, validation = self._validation_split(rng, n_samples,
+                                                  plan.early_stopping)
+        self._plan = replace(plan, early_stopping=validation is not None)
         self._check_blend()
         threads = Threads(self.n_jobs, cpu=device.type == "cpu",
                           adapt=self.n_jobs is None)
@@ -285,10 +241,10 @@ class _BaseTorchImputer(_BaseImputer):
         self._clip_high = np.where(valid, high, np.inf)
         return np.where(valid, mean, 0.0), np.where(valid & (std > 0), std, 1.0)
 
-    def _validation_split(self, rng, n_samples):
+    def _validation_split(self, rng, n_samples, early_stopping):
         """``(training rows, validation rows or None)`` for early stopping."""
         rows = np.arange(n_samples)
-        if not self._wants_early_stopping(n_samples):
+        if not early_stopping:
             return rows, None
         n_val = int(round(self.validation_fraction * n_samples))
         if n_val < 2 or n_samples - n_val < 2:
@@ -310,13 +266,13 @@ class _BaseTorchImputer(_BaseImputer):
         vocab_sizes = [len(c) for c in self.categories_] if data.codes.shape[1] else []
         shape = (n_genes, data.numeric.shape[1], vocab_sizes)
         # one network's schedule: the step budget applies without early stopping
-        batch_size = min(self._batch_size(n_rows, val_data is not None), n_rows)
+        batch_size = self._plan.batch(n_rows)
         steps_per_epoch = n_batches(n_rows, batch_size)
         epochs = n_epochs(
             self.max_iter, None if val_data is not None else self.max_steps,
             steps_per_epoch,
         )
-        n_members = self._n_members(steps_per_epoch)
+        n_members = self._plan.n_members(steps_per_epoch)
         val_seed = draw_seed(rng) if val_data is not None else None
         # calibration=True (_uncertainty.py): held-out entries per network
         calibrator = self._calibrator(data, val_data, n_members, first_seeds[0])
@@ -393,7 +349,7 @@ class _BaseTorchImputer(_BaseImputer):
         self.n_iter_ = history.n_iter
         self.n_steps_ = sum(h.n_steps for h in histories)
         self.loss_curve_ = history.loss_curve
-        if self._early_stopped:
+        if self._plan.early_stopping:
             self.validation_scores_ = history.validation_scores
             self.best_validation_score_ = float(
                 np.mean([h.best_validation_score for h in histories])
@@ -408,21 +364,6 @@ class _BaseTorchImputer(_BaseImputer):
 
     def _set_calibration(self, calibrator, members):
         """Set the calibration's fitted attributes from the trained members."""
-
-    def _n_members(self, steps_per_epoch):
-        """Networks to train: ``n_estimators``, or the "auto" rule.
-
-        "auto": as many networks as the step budget ``max_steps`` holds, when
-        ``max_iter`` epochs of one network use less than it (small data), at
-        most ``_MAX_AUTO_MEMBERS``; one network otherwise or without a budget.
-        """
-        if self.n_estimators != "auto":
-            return int(self.n_estimators)
-        if self.max_steps is None or self._early_stopped:
-            return 1
-        per_member = self.max_iter * steps_per_epoch
-        return int(np.clip(self.max_steps // max(per_member, 1), 1,
-                           _MAX_AUTO_MEMBERS))
 
     def _train_member(self, shape, data, val_data, val_seed, init_seed, train_seed,
                       device, batch_size, epochs, progress=None, index=0,

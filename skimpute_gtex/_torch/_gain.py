@@ -52,16 +52,15 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
     hidden_layer_sizes : int or tuple of int, default=(512, 512)
         Hidden blocks of both the generator and the discriminator.
     dropout : float or "auto", default="auto"
-        Dropout probability after each hidden block. ``"auto"``: 0.5 when
-        training without early stopping (small data, see ``early_stopping``),
-        0.2 with it.
+        Dropout probability after each hidden block. ``"auto"``: 0.5 below
+        1,000 samples, 0.2 from 1,000 on (:ref:`user_guide_regimes`).
     batch_norm : bool, default=True
         Whether hidden blocks use batch normalisation.
     pseudo_mask_range : tuple of float (low, high) or "auto", default="auto"
         Per example, the probability that an observed entry stays visible is
         drawn from ``U(low, high)``; both ends are used. ``"auto"``:
-        ``(0.2, 0.8)`` with early stopping; without it, ``(0.5, 0.95)`` when
-        at most half of the training entries are observed and ``(0.2, 0.8)``
+        ``(0.2, 0.8)`` from 1,000 samples on; below, ``(0.5, 0.95)`` when at
+        most half of the training entries are observed and ``(0.2, 0.8)``
         when all are, linear in the observed fraction in between (as
         :class:`PMIImputer`).
     hint_range : tuple of float (low, high), default=(0.5, 0.5)
@@ -80,8 +79,8 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         (:ref:`benchmarks`).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` means ``n_samples // 16`` (training
-        rows) clipped to [64, 256] (and at most ``n_samples``), under early
-        stopping evened out so that an epoch's batches have the same size
+        rows) clipped to [64, 256] (and at most ``n_samples``), from 1,000
+        samples on evened out so that an epoch's batches have the same size
         (``ceil(n / round(n / size))`` for ``n`` training rows): small data
         gets many steps per epoch, large data batches that keep the matrix
         products efficient. The default suits most data; set an int to
@@ -110,8 +109,8 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         Number of networks trained (each with its own initial weights,
         mini-batches, pseudo-masks and dropout, all decided by
         ``random_state``) whose predictions are averaged. ``"auto"`` spends
-        the step budget: without early stopping, when ``max_iter`` epochs of
-        one network take fewer than ``max_steps`` steps (small data),
+        the step budget: below 1,000 samples, when ``max_iter`` epochs of
+        one network take fewer than ``max_steps`` steps,
         ``max_steps // steps_per_network`` networks (at most 8) are trained;
         otherwise one. At small n most of a single network's error is
         variance, which averaging removes.
@@ -130,10 +129,12 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         the best weights. ``False`` trains every row for the budget
         (``max_iter``, ``max_steps``). ``"auto"``: early stopping from 1,000
         samples on, where a held-out tenth of the rows is a reliable signal
-        and costs the fit little; below that every row is needed for training
-        (the small-study regime, with stronger dropout, a wider pseudo-mask
-        range and an ensemble). When the data are too small for 2 validation
-        and 2 training rows, early stopping is skipped with a ``UserWarning``.
+        and costs the fit little; below that every row is needed for
+        training. An explicit value changes only whether rows are held out:
+        the other ``"auto"`` parameters follow the number of samples
+        (:ref:`user_guide_regimes`). When the data are too small for 2
+        validation and 2 training rows, early stopping is skipped with a
+        ``UserWarning``.
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping.
     n_iter_no_change : int, default=10
@@ -414,7 +415,7 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         def net():
             return ConditionalMLP(
                 2 * n_genes, n_genes, n_numeric, vocab_sizes,
-                self._hidden(), self._dropout(), self.batch_norm,
+                self._hidden(), self._plan.dropout, self.batch_norm,
             )
 
         return {
@@ -435,7 +436,7 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         device = data.x.device
         opt_g = make_optimizer(self, G.parameters(), device)
         opt_d = None if D is None else make_optimizer(self, D.parameters(), device)
-        low, high = self._mask_range()
+        low, high = self._plan.mask_range
         h_low, h_high = (float(v) for v in self.hint_range)
         alpha, adv_w = float(self.alpha), float(self.adversarial_weight)
 

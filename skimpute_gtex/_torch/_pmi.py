@@ -27,7 +27,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
     units; observed entries are never altered.
 
     The defaults train in one of two regimes, chosen by the number of samples
-    (``early_stopping="auto"``). From 1,000 samples on, a tenth of the rows is
+    (:ref:`user_guide_regimes`). From 1,000 samples on, a tenth of the rows is
     held out to stop training when their R² stops improving. In a smaller
     study every row trains, for a fixed budget of ``max_steps`` optimisation
     steps, with dropout 0.5, pseudo-masks that hide at most half of a row, an
@@ -58,23 +58,22 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
     hidden_layer_sizes : int or tuple of int, default=(512, 512)
         Width of each hidden block Linear -> BatchNorm -> ReLU -> Dropout.
     dropout : float or "auto", default="auto"
-        Dropout probability after each hidden block. ``"auto"``: 0.5 when
-        training without early stopping (small data, see ``early_stopping``),
-        0.2 with it.
+        Dropout probability after each hidden block. ``"auto"``: 0.5 below
+        1,000 samples, 0.2 from 1,000 on (:ref:`user_guide_regimes`).
     batch_norm : bool, default=True
         Whether hidden blocks use batch normalisation.
     pseudo_mask_range : tuple of float (low, high) or "auto", default="auto"
         Per example, the probability that an observed entry stays visible is
         drawn from ``U(low, high)``; both ends are used. ``"auto"``:
-        ``(0.2, 0.8)`` with early stopping; without it, ``(0.5, 0.95)`` when
-        at most half of the training entries are observed and ``(0.2, 0.8)``
+        ``(0.2, 0.8)`` from 1,000 samples on; below, ``(0.5, 0.95)`` when at
+        most half of the training entries are observed and ``(0.2, 0.8)``
         when all are (a complete reference, whose new samples may miss many
         entries), linear in the observed fraction in between.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` means ``n_samples // 16`` (training
-        rows) clipped to [64, 256] (and at most ``n_samples``), and under
-        early stopping (large data) ``n_samples // 4`` clipped to [64, 512],
-        evened out so that an epoch's batches have the same size
+        rows) clipped to [64, 256] (and at most ``n_samples``), and from
+        1,000 samples on ``n_samples // 4`` clipped to [64, 512], evened out
+        so that an epoch's batches have the same size
         (``ceil(n / round(n / size))`` for ``n`` training rows: 2,700 rows
         make five batches of 540, not five of 512 and one of 140): small
         data gets many steps per epoch, large data batches that keep the
@@ -104,8 +103,8 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         Number of networks trained (each with its own initial weights,
         mini-batches, pseudo-masks and dropout, all decided by
         ``random_state``) whose predictions are averaged. ``"auto"`` spends
-        the step budget: without early stopping, when ``max_iter`` epochs of
-        one network take fewer than ``max_steps`` steps (small data),
+        the step budget: below 1,000 samples, when ``max_iter`` epochs of
+        one network take fewer than ``max_steps`` steps,
         ``max_steps // steps_per_network`` networks (at most 8) are trained;
         otherwise one. At small n most of a single network's error is
         variance, which averaging removes.
@@ -124,10 +123,12 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         the best weights. ``False`` trains every row for the budget
         (``max_iter``, ``max_steps``). ``"auto"``: early stopping from 1,000
         samples on, where a held-out tenth of the rows is a reliable signal
-        and costs the fit little; below that every row is needed for training
-        (the small-study regime, with stronger dropout, a wider pseudo-mask
-        range and an ensemble). When the data are too small for 2 validation
-        and 2 training rows, early stopping is skipped with a ``UserWarning``.
+        and costs the fit little; below that every row is needed for
+        training. An explicit value changes only whether rows are held out:
+        the other ``"auto"`` parameters follow the number of samples
+        (:ref:`user_guide_regimes`). When the data are too small for 2
+        validation and 2 training rows, early stopping is skipped with a
+        ``UserWarning``.
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping.
     n_iter_no_change : int, default=10
@@ -213,8 +214,8 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         weight of its own observed fraction). The networks kept are trained
         on every entry, as without the blend; ``fit`` costs about twice as
         much. ``"auto"``:
-        blend without early stopping (below 1,000 samples, where a linear
-        low-rank model is a strong competitor) unless ``calibration=True``
+        blend below 1,000 samples (where a linear low-rank model is a strong
+        competitor) unless ``calibration=True``
         (the intervals are calibrated for the network's imputations, and
         ``True`` with calibration is an error). Data too small to hold out
         an entry (or, when complete, 2 rows) are not blended
@@ -380,11 +381,11 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         **_UncertaintyMixin._uncertainty_constraints,
         **_LowRankBlendMixin._blend_constraints,
     }
-    # under early stopping (large data): a quarter of the training rows, at
+    # from 1,000 samples on (large data): a quarter of the training rows, at
     # most 512: larger batches were both more accurate per epoch and cheaper
     # per epoch on large data (docs/benchmarks.rst, "Speed, threads and
     # memory")
-    _STOPPING_BATCH = (4, 512)
+    _LARGE_BATCH = (4, 512)
 
     def __init__(
         self,
@@ -481,7 +482,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         def factory():
             return ConditionalMLP(
                 2 * n_genes, n_genes, n_numeric, vocab_sizes,
-                self._hidden(), self._dropout(), self.batch_norm,
+                self._hidden(), self._plan.dropout, self.batch_norm,
             )
 
         return {"module_": factory}
@@ -493,7 +494,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         net = networks["module_"]
         device = data.x.device
         optimizer = make_optimizer(self, net.parameters(), device)
-        low, high = self._mask_range()
+        low, high = self._plan.mask_range
         n_genes = data.x.shape[1]
         draw_keep = _keep_sampler(generator, device)
         # the network's input matrix and every other per-step tensor of the
