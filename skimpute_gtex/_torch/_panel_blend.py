@@ -8,7 +8,8 @@ How ``gene_panel`` works (docs/user_guide.rst, "Gene panels"):
 2. It weighs that regression against the network's imputations (blended with
    the low-rank model where ``blend_low_rank`` applies) on rows that the
    networks never trained on: the early-stopping validation rows, or the rows
-   that the blend's second training holds out. At each panel size of
+   held out of a second training (the blend's, or the panels' own on a
+   complete reference without the blend). At each panel size of
    ``PANEL_LEVELS`` (a fraction of the genes), random panels are drawn, the
    rows' other genes are predicted both ways from the panel, and the network's
    weight minimises the squared error of the mixture (``panel_weight_``).
