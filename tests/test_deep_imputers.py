@@ -525,14 +525,20 @@ def test_invalid_hint_range_is_named(value):
         GAINImputer(hint_range=value, adversarial_weight=1.0).fit(X)
 
 
+def _low_rank_with_gaps(n_samples, rng):
+    """Rank-4 data of 6 genes, 30% missing except in the first gene."""
+    X = rng.randn(n_samples, 4) @ rng.randn(4, 6)
+    X[rng.uniform(size=X.shape) < 0.3] = np.nan
+    X[:, 0] = np.nan_to_num(X[:, 0])
+    return X
+
+
 def test_auto_defaults_pick_the_regime_by_sample_count():
     # small studies: every row trains for the step budget, dropout 0.5, the
     # wide pseudo-mask range and as many networks as the budget holds; from
     # 1,000 samples on: early stopping on held-out rows, dropout 0.2
     rng = np.random.RandomState(0)
-    X = rng.randn(1000, 4) @ rng.randn(4, 6)
-    X[rng.uniform(size=X.shape) < 0.3] = np.nan
-    X[:, 0] = np.nan_to_num(X[:, 0])
+    X = _low_rank_with_gaps(1000, rng)
     small = PMIImputer(hidden_layer_sizes=(8,), max_iter=5, max_steps=40,
                        random_state=0).fit(X[:40])
     # 40 rows = 1 batch: 5 steps a network, 40 // 5 = 8 networks
@@ -570,10 +576,7 @@ def test_auto_defaults_pick_the_regime_by_sample_count():
 def test_explicit_early_stopping_changes_only_itself():
     # early_stopping=True on small data holds out rows, and every other
     # "auto" keeps the small-data value (one plan, _plan.py)
-    rng = np.random.RandomState(0)
-    X = rng.randn(200, 4) @ rng.randn(4, 6)
-    X[rng.uniform(size=X.shape) < 0.3] = np.nan
-    X[:, 0] = np.nan_to_num(X[:, 0])
+    X = _low_rank_with_gaps(200, np.random.RandomState(0))
     params = dict(hidden_layer_sizes=(8,), max_iter=3, max_steps=40,
                   random_state=0)
     with warnings.catch_warnings():
