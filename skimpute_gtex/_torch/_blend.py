@@ -142,14 +142,8 @@ class _LowRankBlendMixin:
                                              validation, rng, device, threads)
         if held_out is None and validation is not None:
             # early stopping: the validation rows, never trained on
-            networks = self._combined(members)
-
-            def predict(r, visible):
-                return self._standardized_predictions(
-                    networks, genes[r], visible, numeric[r], codes[r], mean,
-                    scale)
-
-            held_out = rows, validation, predict
+            held_out = rows, validation, self._predictor(
+                self._combined(members), validated, mean, scale)
         panel = None
         if held_out is not None:
             panel = fit_panel(self, genes, mask, mean, scale, numeric, codes,
@@ -194,13 +188,8 @@ class _LowRankBlendMixin:
                              codes, device)
         members, _, _ = self._train_networks(
             data, val_data, r, (draw_seed(r), draw_seed(r)), device, threads)
-        networks = self._combined(members)
-
-        def network(rows_, visible):
-            return self._standardized_predictions(
-                networks, genes[rows_], visible, numeric[rows_], codes[rows_],
-                mean, scale)
-
+        network = self._predictor(self._combined(members), validated, mean,
+                                  scale)
         held_out = None
         if len(fit_rows) < len(rows):  # rows held out: new samples
             held_out = fit_rows, eval_rows, network
@@ -234,6 +223,19 @@ class _LowRankBlendMixin:
 
             held_out = fit_rows, eval_rows, blended
         return (final, visibility, weights), held_out
+
+    def _predictor(self, networks, validated, mean, scale):
+        """``predict(rows, visible)``: the networks' standardized predictions
+        of every gene of those rows of the validated data, ``visible`` of
+        their entries measured."""
+        genes, numeric, codes = validated
+
+        def predict(rows, visible):
+            return self._standardized_predictions(
+                networks, genes[rows], visible, numeric[rows], codes[rows],
+                mean, scale)
+
+        return predict
 
     def _standardized_predictions(self, networks, genes, visible, numeric, codes,
                                   mean, scale):

@@ -179,15 +179,10 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         float32.
     n_jobs : int, default=None
         CPU threads of torch's kernels during ``fit`` and ``transform``, for
-        the calling thread only and restored afterwards. ``None`` starts from
-        ``torch.get_num_threads()`` and, while training on the CPU, times its
-        own steps and uses fewer threads when fewer run faster. An int uses
-        that many threads; ``-1`` all CPUs, ``-2`` all but one. With
-        ``None`` the fitted model does not depend on the thread count where
-        the CPU's matrix products allow it (elsewhere ``None`` keeps all the
-        threads); fits with different int counts may differ in the last
-        bits. On a machine shared with other busy processes, pass
-        ``n_jobs=1``. See :ref:`user_guide_threads`.
+        the calling thread only and restored afterwards: ``None`` adapts the
+        count while training on the CPU, an int fixes it (``-1`` all CPUs,
+        ``-2`` all but one), as for :class:`PMIImputer`, whose ``n_jobs``
+        says when the result depends on it. See :ref:`user_guide_threads`.
     calibration : bool, default=False
         Calibrate per-entry prediction intervals during ``fit``, for
         :meth:`transform_interval` and :meth:`sample_imputations`. Without

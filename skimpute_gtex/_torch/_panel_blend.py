@@ -25,6 +25,7 @@ import numpy as np
 
 from .._panel import LinearReference, covariate_features, mixture_weight
 from ._device import draw_seed
+from ._uncertainty import panel_scores
 
 #: panel sizes (fractions of the genes) at which the weight is measured
 PANEL_LEVELS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
@@ -134,57 +135,10 @@ def fit_panel(self, genes, mask, mean, scale, numeric, codes, fit_rows,
                              every_row, draw_seed(r))
     fitted = dict(linear=final, levels=levels, weights=weights, r2=r2)
     if self.calibration:
-        sigmas, scores = zip(*(normalised_scores(res, gene, mask.shape[1], r)
+        sigmas, scores = zip(*(panel_scores(res, gene, mask.shape[1], r)
                                for res, gene in residuals))
         fitted.update(sigma=np.vstack(sigmas) * scale, scores=list(scores))
     return fitted
-
-
-#: pseudo-entries of the mean residual in a gene's scale; scores kept a level
-_SHRINK, _MAX_SCORES = 20.0, 50_000
-
-
-def normalised_scores(res, gene, n_genes, rng):
-    """Per-gene scale (standardized units) and sorted conformal scores.
-
-    The scale of a gene is its mean absolute residual shrunk toward the mean
-    over every gene; a score is a residual over its gene's scale without the
-    residual itself (leave-one-out), as for the random-entry intervals.
-    """
-    a = np.abs(res)
-    glob = max(float(a.mean()), 1e-12) if a.size else 1.0
-    total = np.bincount(gene, a, minlength=n_genes)
-    count = np.bincount(gene, minlength=n_genes)
-    sigma = (total + _SHRINK * glob) / (count + _SHRINK)
-    scores = a / ((total[gene] - a + _SHRINK * glob) / (count[gene] - 1 + _SHRINK))
-    if scores.size > _MAX_SCORES:
-        scores = rng.choice(scores, _MAX_SCORES, replace=False)
-    return sigma, np.sort(scores)
-
-
-def level_position(self, fraction):
-    """Where each measured fraction sits among the levels: a float index."""
-    levels = np.log(self.panel_visibility_)
-    return np.interp(np.log(np.maximum(fraction, 1e-6)), levels,
-                     np.arange(levels.size))
-
-
-def panel_half_widths(self, fraction, coverage):
-    """Half-widths (data units) of the valid genes of rows measured at
-    ``fraction``: the level's conformal quantile times its gene scale,
-    interpolated between the two nearest levels."""
-    half = []
-    for sigma, scores in zip(self._panel_sigma, self._panel_scores):
-        rank = int(np.ceil((scores.size + 1) * coverage))
-        q = scores[rank - 1] if rank <= scores.size else np.inf
-        half.append(q * sigma[self._valid_mask])
-    half = np.vstack(half)
-    t = level_position(self, fraction)
-    lo = np.floor(t).astype(int)
-    hi = np.minimum(lo + 1, len(half) - 1)
-    a = (t - lo)[:, None]
-    with np.errstate(invalid="ignore"):
-        return (1 - a) * half[lo] + a * half[hi]
 
 
 def panel_groups(mask, valid):

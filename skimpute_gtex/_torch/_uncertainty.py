@@ -45,7 +45,6 @@ from sklearn.utils.validation import check_is_fitted
 from ..utils._compat import Interval, _get_output_config, validate_params
 from ._data import _PREDICT_CHUNK
 from ._device import draw_seed, make_generator
-from ._panel_blend import level_position, panel_half_widths
 from ._threads import Threads
 
 _N_FOLDS = 8  # at least this many folds: a network misses 1/8 of the entries
@@ -159,15 +158,33 @@ class _Calibrator:
             yield res[sel], j, rows_r[i]
 
 
-def _fit_normalisation(res, gene, r, n_genes):
-    """Per-gene scale, visibility knots and sorted conformal scores."""
-    a = np.abs(res)
-    glob = max(float(a.mean()), 1e-12)
+def _gene_scales(a, gene, n_genes):
+    """``(sigma, sigma_loo)`` of absolute residuals ``a`` of genes ``gene``.
+
+    ``sigma`` is each gene's mean absolute residual shrunk toward the mean
+    over every gene (``_SHRINK`` pseudo-entries); ``sigma_loo`` is, for each
+    residual, its gene's scale without the residual itself (leave-one-out:
+    a score is not normalised by its own residual).
+    """
+    glob = max(float(a.mean()), 1e-12) if a.size else 1.0
     total = np.bincount(gene, a, minlength=n_genes)
     count = np.bincount(gene, minlength=n_genes)
     sigma = (total + _SHRINK * glob) / (count + _SHRINK)
-    # leave-one-out: a score is not normalised by its own residual
     sigma_loo = (total[gene] - a + _SHRINK * glob) / (count[gene] - 1 + _SHRINK)
+    return sigma, sigma_loo
+
+
+def _quantile(scores, coverage):
+    """Split conformal's quantile of sorted ``scores`` for ``coverage``: the
+    ``ceil((n + 1) * coverage)``-th smallest, infinite beyond ``n``."""
+    rank = int(np.ceil((scores.size + 1) * coverage))
+    return scores[rank - 1] if rank <= scores.size else np.inf
+
+
+def _fit_normalisation(res, gene, r, n_genes):
+    """Per-gene scale, visibility knots and sorted conformal scores."""
+    a = np.abs(res)
+    sigma, sigma_loo = _gene_scales(a, gene, n_genes)
     # g(r): means over bins of at least _BIN_SIZE residuals (an isotonic fit
     # of single residuals has tiny, noisy blocks at the ends of the range,
     # where the rows of transform often sit), made non-increasing
@@ -181,6 +198,42 @@ def _fit_normalisation(res, gene, r, n_genes):
     knots_g = np.maximum(knots_g, 1e-6)
     scores = a / (sigma_loo * np.interp(r, knots_r, knots_g))
     return sigma, knots_r, knots_g, scores
+
+
+def panel_scores(res, gene, n_genes, rng):
+    """Gene scales (standardized units) and sorted conformal scores of the
+    residuals of one panel size (``_panel_blend``): as for random entries,
+    without the visibility factor (a panel size fixes the visible fraction);
+    at most ``_MAX_SCORES`` scores, a random subset beyond."""
+    a = np.abs(res)
+    sigma, sigma_loo = _gene_scales(a, gene, n_genes)
+    scores = a / sigma_loo
+    if scores.size > _MAX_SCORES:
+        scores = rng.choice(scores, _MAX_SCORES, replace=False)
+    return sigma, np.sort(scores)
+
+
+def _level_position(self, fraction):
+    """Where each measured fraction sits among the panel sizes: a float
+    index into ``panel_visibility_`` (on a log scale)."""
+    levels = np.log(self.panel_visibility_)
+    return np.interp(np.log(np.maximum(fraction, 1e-6)), levels,
+                     np.arange(levels.size))
+
+
+def _panel_half_widths(self, fraction, coverage):
+    """Half-widths (data units) of the valid genes of rows measured at
+    ``fraction``: the size's conformal quantile times its gene scale,
+    interpolated between the two nearest sizes."""
+    half = np.vstack([
+        _quantile(scores, coverage) * sigma[self._valid_mask]
+        for sigma, scores in zip(self._panel_sigma, self._panel_scores)])
+    t = _level_position(self, fraction)
+    lo = np.floor(t).astype(int)
+    hi = np.minimum(lo + 1, len(half) - 1)
+    a = (t - lo)[:, None]
+    with np.errstate(invalid="ignore"):
+        return (1 - a) * half[lo] + a * half[hi]
 
 
 def _calibrated(self):
@@ -353,15 +406,13 @@ class _UncertaintyMixin:
             Upper bounds, laid out like ``lower``.
         """
         self._check_calibrated()
-        scores = self.calibration_scores_
-        rank = int(np.ceil((scores.size + 1) * coverage))
-        q = scores[rank - 1] if rank <= scores.size else np.inf
+        q = _quantile(self.calibration_scores_, coverage)
         genes, mask, pred, unit, panel = self._point_and_unit(X)
         with np.errstate(invalid="ignore"):
             half = q * unit
             if panel is not None:
                 cells, fractions = panel
-                half[cells] = panel_half_widths(self, fractions, coverage)
+                half[cells] = _panel_half_widths(self, fractions, coverage)
             lower, upper = pred - half, pred + half
         return (self._output(X, genes, mask, lower),
                 self._output(X, genes, mask, upper))
@@ -371,7 +422,7 @@ class _UncertaintyMixin:
         ``1 + k`` for the scores of panel level ``k`` (the nearest to its
         row's measured fraction), whose gene scales go into ``unit``."""
         cells, fractions = panel
-        nearest = np.rint(level_position(self, fractions)).astype(np.intp)
+        nearest = np.rint(_level_position(self, fractions)).astype(np.intp)
         pool = np.zeros(shape, dtype=np.intp)
         pool[cells] = 1 + nearest[:, None]
         valid = self._valid_mask
