@@ -5,21 +5,23 @@ A study measured on a targeted panel lacks the same genes in every sample.
 cross-product matrix (``A @ A.T = Z.T @ Z`` for the centred, standardized
 reference ``Z``: genes, then covariate features) and answers, for any set of
 visible genes, the ridge regression of the other genes on them and on the
-covariates, with the penalty chosen by generalised
+covariates, with the penalty chosen by leave-one-out or generalised
 cross-validation (GCV), in closed form. This is the L1000 method (a linear
 map from landmark genes), fitted for the panel that a study happens to have.
 """
 
 import numpy as np
 
-#: the penalties searched by GCV (one for all the target genes)
+#: the ridge penalties searched
 ALPHAS = np.logspace(-3, 5, 17)
 #: the factor has at most this many columns (rows of the reference)
 MAX_RANK = 2048
 _BLOCK = 1024  # rows standardized at a time
 _FLOAT32_ABOVE = 2**22  # entries of the factor kept in float64 at most
 #: leave-one-out errors are computed exactly up to this many products
-_EXACT_LOO_COST = 2e9
+_EXACT_LOO_COST = 2e10
+#: folds of the cross-fit that decides between one penalty and one per target
+CROSS_FIT_FOLDS = 5
 
 
 def covariate_features(numeric, codes, vocab_sizes):
@@ -90,10 +92,14 @@ class LinearReference:
         The measured genes enter the regression either standardized or in
         the data's units (a penalty on standardized genes shrinks the most
         variable genes as much as the least; which is better depends on the
-        data), with one penalty for all the target genes (chosen per target,
-        the choice overfits); the pair with the smallest leave-one-out error
-        of the standardized targets wins: exact when the factor holds the
-        reference's rows, else its GCV estimate.
+        data), with one penalty for all the target genes; the pair with the
+        smallest leave-one-out error of the standardized targets wins: exact
+        when the factor holds the reference's rows, else its GCV estimate.
+        Where it is exact, a penalty per target gene replaces the shared one
+        if it predicts better in a cross-fit (each of ``CROSS_FIT_FOLDS``
+        folds of rows predicted by penalties chosen by leave-one-out on the
+        others): it helps on some references and overfits its choice on
+        others.
 
         Parameters
         ----------
@@ -117,21 +123,36 @@ class LinearReference:
         center = self.center_[targets]
         if inputs.size == 0:
             return np.broadcast_to(center, (len(u), targets.size)).copy()
+        exact = (self._rows and a_out.size * min(a_in.shape) * ALPHAS.size
+                 < _EXACT_LOO_COST)
         best = None
         for units in (np.ones(inputs.size), self.units_[inputs]):
-            error, solve = self._ridge(a_in * units[:, None], a_out)
-            if best is None or error < best[0]:
-                best = error, solve, units
-        _, solve, units = best
-        return (u * units) @ solve() + center
+            fit = _Ridge(a_in * units[:, None], a_out, exact, self.n_samples_)
+            if best is None or fit.shared_error < best[0].shared_error:
+                best = fit, units
+        fit, units = best
+        alphas = fit.shared_alphas()
+        if exact and _per_target_predicts_better(fit.a_in, a_out):
+            alphas = fit.per_target_alphas()
+        return (u * units) @ fit.coefficients(alphas) + center
 
-    def _ridge(self, a_in, a_out):
-        """``(leave-one-out error, solve)`` of the best penalty: ``solve()``
-        returns the coefficients (only the chosen scale's are computed)."""
+
+class _Ridge:
+    """Ridge regressions of the rows of ``a_out`` on those of ``a_in``
+    (features x samples, centred), for every penalty of :data:`ALPHAS`.
+
+    ``errors[k, t]`` is the leave-one-out squared error of target ``t`` with
+    penalty ``ALPHAS[k]`` (``exact``: the samples are the factor's columns),
+    else its GCV estimate over ``n_samples``.
+    """
+
+    def __init__(self, a_in, a_out, exact, n_samples):
+        self.a_in = a_in
         d, qt = _singular(a_in)
         c = qt @ a_out.T  # the targets' coordinates, (rank, n_targets)
         d2 = d**2
-        if self._rows and a_out.size * c.shape[0] * ALPHAS.size < _EXACT_LOO_COST:
+        self._qt, self._c, self._d2 = qt, c, d2
+        if exact:
             # the rows' targets and left singular vectors; residuals and
             # 1 - leverage as the parts outside the span of q plus 1 - shrink
             # inside it, without the cancellation of 1 - (q**2) @ shrink
@@ -139,24 +160,57 @@ class LinearReference:
             y, q = a_out.T, qt.T
             outside = y - q @ c
             h_outside = np.maximum(1.0 - 1.0 / len(y) - (q**2).sum(axis=1), 0.0)
-            loo = np.empty(ALPHAS.size)
+            errors = np.empty((ALPHAS.size, y.shape[1]))
             for k, alpha in enumerate(ALPHAS):
                 kept = alpha / (d2 + alpha)
                 hat = h_outside + (q**2) @ kept
                 res = outside + (q * kept) @ c
-                loo[k] = np.sum((res / np.maximum(hat, 1e-12)[:, None]) ** 2)
+                errors[k] = ((res / np.maximum(hat, 1e-12)[:, None]) ** 2).sum(
+                    axis=0)
         else:  # GCV: residual sums of squares and degrees of freedom
             shrink = d2 / (d2 + ALPHAS[:, None])  # (n_alphas, rank)
             rss = ((a_out**2).sum(axis=1)[None, :]
                    - (2.0 * shrink - shrink**2) @ (c**2))
-            dof = self.n_samples_ - 1.0 - shrink.sum(axis=1)
-            loo = np.maximum(rss, 0.0).sum(axis=1) / np.maximum(dof, 0.5) ** 2
-            loo = np.where(dof > 0.5, loo * self.n_samples_, np.inf)
-        k = int(np.argmin(loo))
-        def solve():  # (a_in a_in.T + alpha)^-1 a_in y, a_in qt.T = W diag(d)
-            return a_in @ (qt.T @ (c / (d2 + ALPHAS[k])[:, None]))
+            dof = n_samples - 1.0 - shrink.sum(axis=1)
+            errors = (np.maximum(rss, 0.0) / np.maximum(dof, 0.5)[:, None] ** 2
+                      * n_samples)
+            errors[dof <= 0.5] = np.inf
+        self.errors = errors
+        self.shared_error = float(errors.sum(axis=1).min())
 
-        return float(loo[k]), solve
+    def shared_alphas(self):
+        """The best single penalty, for every target."""
+        k = int(np.argmin(self.errors.sum(axis=1)))
+        return np.full(self.errors.shape[1], ALPHAS[k])
+
+    def per_target_alphas(self):
+        """Each target's best penalty."""
+        return ALPHAS[np.argmin(self.errors, axis=0)]
+
+    def coefficients(self, alphas):
+        """``(a_in a_in.T + alpha)^-1 a_in a_out.T``, a penalty per target."""
+        return self.a_in @ (self._qt.T @ (self._c / (self._d2[:, None] + alphas)))
+
+
+def _per_target_predicts_better(a_in, a_out):
+    """Whether penalties chosen per target beat one shared penalty in a
+    cross-fit over the samples (the columns of ``a_in`` and ``a_out``)."""
+    n = a_in.shape[1]
+    if n < 2 * CROSS_FIT_FOLDS or a_out.shape[0] < 2:
+        return False
+    errors = np.zeros(2)
+    for fold in range(CROSS_FIT_FOLDS):
+        test = np.arange(fold, n, CROSS_FIT_FOLDS)
+        train = np.setdiff1d(np.arange(n), test)
+        mean_in = a_in[:, train].mean(axis=1, keepdims=True)
+        mean_out = a_out[:, train].mean(axis=1, keepdims=True)
+        fit = _Ridge(a_in[:, train] - mean_in, a_out[:, train] - mean_out,
+                     True, len(train))
+        u = (a_in[:, test] - mean_in).T
+        truth = (a_out[:, test] - mean_out).T
+        for j, alphas in enumerate((fit.shared_alphas(), fit.per_target_alphas())):
+            errors[j] += np.sum((u @ fit.coefficients(alphas) - truth) ** 2)
+    return bool(errors[1] < errors[0])
 
 
 def _singular(a):

@@ -76,6 +76,65 @@ def test_linear_reference_chooses_ridgecv_penalty():
     np.testing.assert_allclose(ours, best[1], rtol=1e-5, atol=1e-7)
 
 
+def _noisy_reference(n, noise, seed=0):
+    # targets from pure noise to almost exact (noise=(0.05, 20)): their best
+    # penalties differ; more genes than rows, so that the factor holds the rows
+    rng = np.random.RandomState(seed)
+    inputs = rng.normal(size=(n, 6))
+    noise = np.geomspace(*noise, 2 * n)
+    targets = inputs @ rng.normal(size=(6, 2 * n)) + noise * rng.normal(
+        size=(n, 2 * n))
+    return np.hstack([inputs, targets])
+
+
+def _crossfit_errors(design, target, folds):
+    """Squared errors of one RidgeCV penalty and one per target, each fold
+    predicted from the others (sklearn's RidgeCV chooses by leave-one-out)."""
+    n = len(design)
+    errors = np.zeros(2)
+    for fold in range(folds):
+        test = np.arange(fold, n, folds)
+        train = np.setdiff1d(np.arange(n), test)
+        for j, per_target in enumerate((False, True)):
+            ridge = RidgeCV(alphas=panel_module.ALPHAS,
+                            alpha_per_target=per_target)
+            ridge.fit(design[train], target[train])
+            errors[j] += np.sum((ridge.predict(design[test]) - target[test]) ** 2)
+    return errors
+
+
+@pytest.mark.parametrize("noise", [(0.05, 20.0), (1.0, 1.0)],
+                         ids=["unequal noise", "equal noise"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_linear_reference_penalty_per_target_when_it_cross_fits_better(
+        noise, seed):
+    # the cross-fit's verdict is sklearn's, and the predictions are RidgeCV's
+    # with one penalty or one per target accordingly
+    genes = _noisy_reference(40, noise, seed)
+    n_genes = genes.shape[1]
+    mean, scale = genes.mean(axis=0), genes.std(axis=0)
+    cov = np.zeros((len(genes), 0))
+    linear = LinearReference(genes, np.ones_like(genes, dtype=bool), mean, scale,
+                             cov, np.ones(n_genes, dtype=bool),
+                             np.random.RandomState(0))
+    visible = np.arange(n_genes) < 6
+    z = (genes[:, visible] - mean[visible]) / scale[visible]
+    ours = linear.predict(visible, z, cov)
+    target = (genes[:, ~visible] - mean[~visible]) / scale[~visible]
+    best = None
+    for inputs in (genes[:, visible], z):  # the input scale, by leave-one-out
+        ridge = RidgeCV(alphas=panel_module.ALPHAS).fit(inputs, target)
+        if best is None or ridge.best_score_ > best[0]:
+            best = ridge.best_score_, inputs
+    design = best[1]
+    shared, per_target = _crossfit_errors(design, target,
+                                          panel_module.CROSS_FIT_FOLDS)
+    expected = RidgeCV(alphas=panel_module.ALPHAS,
+                       alpha_per_target=bool(per_target < shared))
+    expected = expected.fit(design, target).predict(design)
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-7)
+
+
 def test_mixture_weight():
     truth = np.arange(5.0)
     assert mixture_weight(truth, truth + 1, truth) == 1.0
