@@ -9,7 +9,6 @@ from ._device import autocast, resolve_precision
 from ._estimator import _BaseTorchImputer
 from ._networks import ConditionalMLP, Workspace, bernoulli_int16, numpy_generator
 from ._optim import make_optimizer
-from ._training import total
 from ._uncertainty import _UncertaintyMixin
 
 
@@ -180,15 +179,14 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         fits made on different machines.
     n_jobs : int, default=None
         CPU threads of torch's kernels during ``fit`` and ``transform``, for
-        the calling thread only and restored afterwards. ``None`` starts from
-        ``torch.get_num_threads()`` and, while training on the CPU, times its
-        own steps and uses fewer threads when fewer run faster. An int uses
-        that many threads; ``-1`` all CPUs, ``-2`` all but one. With
-        ``None`` the fitted model does not depend on the thread count where
-        the CPU's matrix products allow it (elsewhere ``None`` keeps all the
-        threads); fits with different int counts may differ in the last
-        bits. On a machine shared with other busy processes, pass
-        ``n_jobs=1``. See :ref:`user_guide_threads`.
+        the calling thread only and restored afterwards. An int uses that
+        many threads (``-1`` all CPUs, ``-2`` all but one) and, with
+        ``random_state``, makes the fit reproducible bit for bit. ``None``
+        starts from ``torch.get_num_threads()``; a fit of at least 1,000
+        samples on the CPU times its own steps and uses fewer threads when
+        fewer run faster (beside other busy processes), which may change
+        the last bits of the result; a smaller fit trains each network on
+        one thread. See :ref:`user_guide_threads`.
     calibration : bool, default=False
         Calibrate per-entry prediction intervals during ``fit``, for
         :meth:`transform_interval` and :meth:`sample_imputations`. Without
@@ -528,7 +526,8 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
             inputs[:, :n_genes].copy_(x).mul_(shown)
             with autocast(self.precision, device):
                 out = net.forward_prefilled(inputs, numeric, codes, workspace=ws)
-            loss = _MaskedSquaredError.apply(out, x, hidden, ws)
+            # the squared error of the pseudo-missing entries, in float32
+            loss = ((out.float() - x) ** 2 * hidden).sum() / hidden.sum().clamp_min(1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -558,41 +557,3 @@ def _keep_sampler(generator, device):
         return bernoulli_int16(rng, p, shape, out)
 
     return draw
-
-
-class _MaskedSquaredError(torch.autograd.Function):
-    """``total(((out - x) ** 2) * hidden) / max(hidden.sum(), 1)`` in float32,
-    with ``hidden`` 0/1 (uint8), in one pass less than autograd's composition.
-
-    Forward keeps ``d = (out - x) * hidden`` (float32); backward scales it
-    into the gradient of ``out`` (in ``out``'s dtype), leaving ``d`` as it
-    was, so that a second backward (``retain_graph=True``) is right. Same
-    sums as
-    :func:`total` (their bits do not depend on the thread count). With a
-    :class:`~._networks.Workspace` its batch-sized temporaries reuse memory.
-    """
-
-    @staticmethod
-    def forward(ctx, out, x, hidden, ws=None):
-        ws = Workspace() if ws is None else ws
-        d = ws.get("loss_d", x.shape, torch.float32, x.device)
-        # out's values in float32, exactly, then x subtracted: the same as
-        # torch.sub(out, x), which casts out into a temporary first
-        d.copy_(out).sub_(x)
-        d.mul_(hidden)
-        n = torch.count_nonzero(hidden).clamp_min(1).to(d.dtype)  # fastest
-        ctx.save_for_backward(d, n)
-        ctx.out_dtype, ctx.ws = out.dtype, ws
-        squares = ws.get("loss_squares", x.shape, torch.float32, x.device)
-        return total(torch.mul(d, d, out=squares)) / n
-
-    @staticmethod
-    def backward(ctx, grad):
-        d, n = ctx.saved_tensors
-        # into the forward's squares, free once the loss was summed
-        scaled = torch.mul(d, 2.0 * grad / n, out=ctx.ws.get(
-            "loss_squares", d.shape, torch.float32, d.device))
-        if ctx.out_dtype == d.dtype:
-            return scaled, None, None, None
-        g = ctx.ws.get("loss_grad", d.shape, ctx.out_dtype, d.device)
-        return g.copy_(scaled), None, None, None
