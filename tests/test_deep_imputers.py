@@ -782,6 +782,48 @@ def test_training_steps_in_a_workspace_match_autograd_and_reuse_it(n_rows, bf16)
             torch.testing.assert_close(a, 2 * b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("in_workspace", [False, True])
+def test_masked_squared_error_matches_autograd(in_workspace):
+    # PMI's loss, a custom autograd function kept for its workspace (a
+    # benchmark A/B): the value and gradient of the plain expression
+    # ((out - x)^2 * hidden).sum() / max(hidden.sum(), 1), with or without a
+    # workspace for its temporaries
+    from skimpute_gtex._torch._networks import Workspace
+    from skimpute_gtex._torch._pmi import _MaskedSquaredError
+
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(30, 7, generator=g)
+    hidden = (torch.rand(30, 7, generator=g) > 0.6).to(torch.uint8)
+    ws = Workspace() if in_workspace else None
+    for dtype in (torch.float32, torch.bfloat16):
+        for h in (hidden, torch.zeros_like(hidden)):  # none hidden: loss 0
+            out = torch.randn(30, 7, generator=g).to(dtype).requires_grad_()
+            ref = out.detach().clone().requires_grad_()
+            loss = _MaskedSquaredError.apply(out, x, h, ws)
+            expected = ((ref.float() - x) ** 2 * h).sum() / h.sum().clamp_min(1)
+            (3 * loss).backward()
+            (3 * expected).backward()
+            assert out.grad.dtype == dtype
+            torch.testing.assert_close(loss, expected)
+            torch.testing.assert_close(out.grad, ref.grad)
+
+
+def test_masked_squared_error_backward_twice():
+    # a retained graph backpropagated twice accumulates twice the gradient:
+    # the backward leaves the tensor it saved unchanged
+    from skimpute_gtex._torch._pmi import _MaskedSquaredError
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(12, 5, generator=g)
+    hidden = (torch.rand(12, 5, generator=g) > 0.5).to(torch.uint8)
+    out = torch.randn(12, 5, generator=g).requires_grad_()
+    loss = _MaskedSquaredError.apply(out, x, hidden)
+    loss.backward(retain_graph=True)
+    once = out.grad.clone()
+    loss.backward()
+    torch.testing.assert_close(out.grad, 2 * once)
+
+
 def test_keep_sampler_draws_each_row_at_its_probability():
     # the CPU sampler of PMI's visible entries: True with probability p per
     # row (within 2e-5 by construction), decided by the generator's seed

@@ -526,8 +526,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
             inputs[:, :n_genes].copy_(x).mul_(shown)
             with autocast(self.precision, device):
                 out = net.forward_prefilled(inputs, numeric, codes, workspace=ws)
-            # the squared error of the pseudo-missing entries, in float32
-            loss = ((out.float() - x) ** 2 * hidden).sum() / hidden.sum().clamp_min(1)
+            loss = _MaskedSquaredError.apply(out, x, hidden, ws)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -557,3 +556,41 @@ def _keep_sampler(generator, device):
         return bernoulli_int16(rng, p, shape, out)
 
     return draw
+
+
+class _MaskedSquaredError(torch.autograd.Function):
+    """``(((out - x) ** 2) * hidden).sum() / max(hidden.sum(), 1)`` in
+    float32, with ``hidden`` 0/1 (uint8), in one pass less than autograd's
+    composition and its batch-sized temporaries in a workspace.
+
+    Forward keeps ``d = (out - x) * hidden`` (float32); backward scales it
+    into the gradient of ``out`` (in ``out``'s dtype), leaving ``d`` as it
+    was, so that a second backward (``retain_graph=True``) is right. With a
+    :class:`~._networks.Workspace` its batch-sized temporaries reuse memory
+    (at GTEx width, fresh ones are paid for in page faults every step).
+    """
+
+    @staticmethod
+    def forward(ctx, out, x, hidden, ws=None):
+        ws = Workspace() if ws is None else ws
+        d = ws.get("loss_d", x.shape, torch.float32, x.device)
+        # out's values in float32, exactly, then x subtracted: the same as
+        # torch.sub(out, x), which casts out into a temporary first
+        d.copy_(out).sub_(x)
+        d.mul_(hidden)
+        n = torch.count_nonzero(hidden).clamp_min(1).to(d.dtype)  # fastest
+        ctx.save_for_backward(d, n)
+        ctx.out_dtype, ctx.ws = out.dtype, ws
+        squares = ws.get("loss_squares", x.shape, torch.float32, x.device)
+        return torch.mul(d, d, out=squares).sum() / n
+
+    @staticmethod
+    def backward(ctx, grad):
+        d, n = ctx.saved_tensors
+        # into the forward's squares, free once the loss was summed
+        scaled = torch.mul(d, 2.0 * grad / n, out=ctx.ws.get(
+            "loss_squares", d.shape, torch.float32, d.device))
+        if ctx.out_dtype == d.dtype:
+            return scaled, None, None, None
+        g = ctx.ws.get("loss_grad", d.shape, ctx.out_dtype, d.device)
+        return g.copy_(scaled), None, None, None
