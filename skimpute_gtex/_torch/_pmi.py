@@ -381,8 +381,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
     }
     # from 1,000 samples on (large data): a quarter of the training rows, at
     # most 512: larger batches were both more accurate per epoch and cheaper
-    # per epoch on large data (docs/benchmarks.rst, "Speed, threads and
-    # memory")
+    # per epoch on large data (docs/benchmarks.rst, "Where we lose")
     _LARGE_BATCH = (4, 512)
 
     def __init__(
