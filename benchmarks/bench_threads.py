@@ -1,20 +1,19 @@
 """PMI fit time alone and beside one busy process, by ``n_jobs``.
 
-The question of issue 13: how much slower does a fit get when another
-CPU-bound process shares the machine? On a 2-core machine a fair share is
-about 2x. Before ``n_jobs`` the deep imputers used torch's threads as they
-were, whose OpenMP threads spin-wait for each other: 3.2x slower beside a busy
-torch process. This script times the same fit (fixed number of epochs, no
-early stopping) with ``n_jobs=None`` (the default: adaptive), with all
+How much slower does a fit get when another CPU-bound process shares the
+machine? On a 2-core machine a fair share is about 2x. torch's OpenMP
+threads spin-wait for each other, so a fit that keeps all threads beside a
+busy process can be many times slower. This script times the same fit
+(2,000 x 2,000 by default, fixed number of epochs, one network, no early
+stopping, no blend) with ``n_jobs=None`` (the default: adaptive), with all
 threads (``n_jobs=-1``, what torch does by itself) and with one thread, each
-alone and beside one busy process, interleaved, in one run; ratios within the
-run are what it reports. It also checks that ``torch.get_num_threads()`` is
-the same after every fit, that each setting gives the same imputations alone
-and beside a busy process, in every repeat (the load never changes a
-result), and records whether the settings agree with each other: they do
-where the matrix products have the same bits at every thread count; where
-they do not (some CPUs), ``n_jobs=None`` uses all threads and agrees with
-``n_jobs=-1``, and one thread gives other last bits.
+alone and beside one busy process, interleaved, in one run; ratios within
+the run are what it reports. It also checks that ``torch.get_num_threads()``
+is the same after every fit and that a fixed ``n_jobs`` gives the same
+imputations alone and beside a busy process in every repeat (the load never
+changes its result); for ``n_jobs=None``, whose thread count follows the
+load, it records the largest difference from its first result (float
+rounding: the contract of ``docs/user_guide.rst``, "CPU threads").
 
 Run from the repository root::
 
@@ -81,7 +80,7 @@ def run(n_samples, n_genes, epochs, repeats, busy_kinds, log=print):
     X = _data(n_samples, n_genes)
     _fit(X[:200], None, 1)  # warm up torch
     times = {kind: {s: [] for s in SETTINGS} for kind in ("alone", *busy_kinds)}
-    reference, counts_seen = {}, {}
+    reference, counts_seen, largest = {}, {}, {}
     for r in range(repeats):
         for kind in times:
             proc = None
@@ -92,8 +91,12 @@ def run(n_samples, n_genes, epochs, repeats, busy_kinds, log=print):
                 for name, n_jobs in SETTINGS.items():
                     seconds, out, counts = _fit(X, n_jobs, epochs)
                     reference.setdefault(name, out)
-                    assert np.array_equal(out, reference[name]), (
-                        f"n_jobs={name}: the load changed the result")
+                    if n_jobs is None:
+                        largest[name] = max(largest.get(name, 0.0), float(
+                            np.max(np.abs(out - reference[name]))))
+                    else:
+                        assert np.array_equal(out, reference[name]), (
+                            f"n_jobs={name}: the load changed the result")
                     times[kind][name].append(seconds)
                     counts_seen.setdefault(f"{kind} / {name}", []).append(counts)
                     log(f"repeat {r}  {kind:6s}  n_jobs={name:18s} {seconds:7.2f} s  "
@@ -116,9 +119,12 @@ def run(n_samples, n_genes, epochs, repeats, busy_kinds, log=print):
         "n_samples": n_samples, "n_genes": n_genes, "epochs": epochs,
         "repeats": repeats, "times_s": times, "median_s": med,
         "slowdown": slowdown, "slowdown_vs_best_alone": vs_best,
-        "thread_counts": counts_seen, "same_result_under_load": True,
-        "same_result_as_default": {
-            s: bool(np.array_equal(out, reference["None (default)"]))
+        "thread_counts": counts_seen,
+        "same_result_under_load": {s: True for s, n in SETTINGS.items()
+                                   if n is not None},
+        "default_largest_difference_under_load": largest,
+        "largest_difference_from_default": {
+            s: float(np.max(np.abs(out - reference["None (default)"])))
             for s, out in reference.items()},
     }
 
@@ -127,7 +133,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--samples", type=int, default=2000)
     p.add_argument("--genes", type=int, default=2000)
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--busy", nargs="+", default=["torch", "python"],
                    choices=sorted(BUSY))
@@ -137,8 +143,9 @@ def main(argv=None):
                 loadavg_at_start=os.getloadavg())
     result = run(args.samples, args.genes, args.epochs, args.repeats, args.busy)
     result["machine"] = info
-    print("same imputations as n_jobs=None: " + ", ".join(
-        f"n_jobs={s} {v}" for s, v in result["same_result_as_default"].items()))
+    print("largest difference from n_jobs=None: " + ", ".join(
+        f"n_jobs={s} {v:.2g}"
+        for s, v in result["largest_difference_from_default"].items()))
     for kind, row in result["slowdown"].items():
         print(f"beside a busy {kind} process: " + ", ".join(
             f"n_jobs={s} {v:.2f}x" for s, v in row.items()))

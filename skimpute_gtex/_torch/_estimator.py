@@ -29,8 +29,6 @@ from ._threads import Threads
 from ._training import (
     n_batches,
     n_epochs,
-    product_probe,
-    total,
     train,
     train_members,
 )
@@ -139,7 +137,7 @@ class _BaseTorchImputer(_BaseImputer):
         if float(hidden.sum()) == 0:
             return lambda: 0.0
         # the denominator does not change between epochs
-        ss = total(((x**2) * hidden).double()).clamp_min(1e-12)
+        ss = (((x**2) * hidden).double()).sum().clamp_min(1e-12)
 
         def score():
             with autocast(self.precision, x.device):
@@ -152,8 +150,7 @@ class _BaseTorchImputer(_BaseImputer):
                         codes.split(_PREDICT_CHUNK),
                     )
                 ])
-            # sums whose bits do not depend on the thread count (_threads.py)
-            sse = total((((pred - x) ** 2) * hidden).double())
+            sse = (((pred - x) ** 2) * hidden).double().sum()
             return 1.0 - float(sse / ss)
 
         return score
@@ -210,8 +207,10 @@ class _BaseTorchImputer(_BaseImputer):
                                                   plan.early_stopping)
         self._plan = replace(plan, early_stopping=validation is not None)
         self._check_blend()
+        # n_jobs=None: a large fit adapts its thread count to the machine's
+        # load (_threads.py); a small one trains each network on one thread
         threads = Threads(self.n_jobs, cpu=device.type == "cpu",
-                          adapt=self.n_jobs is None)
+                          adapt=self.n_jobs is None and self._plan.large)
         with threads:
             data = _Data(genes, mask, mean, scale, rows, numeric, codes, device)
             val_data = None
@@ -295,8 +294,11 @@ class _BaseTorchImputer(_BaseImputer):
 
         cpu_threads = (threads.limit or torch.get_num_threads()
                        if device.type == "cpu" else 1)
+        one_each = (self.n_jobs is None and not self._plan.large
+                    and device.type == "cpu")
         trained = train_members(train_one, n_members, cpu_threads,
-                                adapt=self.n_jobs is None)
+                                adapt=self.n_jobs is None,
+                                per_network=1 if one_each else None)
         members = [networks for networks, _ in trained]
         histories = [history for _, history in trained]
         covs = ", ".join(name for name, _, _ in self._covariates_resolved)
@@ -376,12 +378,6 @@ class _BaseTorchImputer(_BaseImputer):
             for m in networks.values():
                 m.to(device)
                 set_generator(m, generator)
-            if threads is not None:
-                sizes, val_sizes = self._probe_sizes(data, val_data, batch_size)
-                if not threads.agrees(product_probe(
-                        networks, sizes, self.precision, device,
-                        self._probe_input_grads, val_sizes)):
-                    threads.pin()  # the model would depend on the thread count
             step, optimizers = self._make_step(networks, data, generator)
             score = None
             if val_data is not None:
@@ -399,20 +395,6 @@ class _BaseTorchImputer(_BaseImputer):
                 set_generator(m, None)
                 m.to("cpu")
         return networks, history
-
-    # networks whose inputs need a gradient in training (GAIN's discriminator)
-    _probe_input_grads = (False,)
-
-    @staticmethod
-    def _probe_sizes(data, val_data, batch_size):
-        """Row counts of the products of training, ``(mini-batches, validation
-        chunks)``: the last batch may be smaller or one row larger."""
-        n = data.x.shape[0]
-        sizes = {batch_size, n - (n_batches(n, batch_size) - 1) * batch_size}
-        n_val = 0 if val_data is None else val_data.x.shape[0]
-        val_sizes = {min(n_val, _PREDICT_CHUNK), n_val % _PREDICT_CHUNK}
-        return (sorted(s for s in sizes if s > 1),
-                sorted(s for s in val_sizes if s > 0))
 
     # ------------------------------------------------------------- transform
     def _imputable(self, X, validated=None):

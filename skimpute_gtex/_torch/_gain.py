@@ -13,7 +13,6 @@ from ._device import autocast, draw_seed, make_generator
 from ._estimator import _BaseTorchImputer
 from ._networks import ConditionalMLP
 from ._optim import make_optimizer
-from ._training import total
 from ._uncertainty import _stack, _UncertaintyMixin
 
 
@@ -179,10 +178,10 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         float32.
     n_jobs : int, default=None
         CPU threads of torch's kernels during ``fit`` and ``transform``, for
-        the calling thread only and restored afterwards: ``None`` adapts the
-        count while training on the CPU, an int fixes it (``-1`` all CPUs,
-        ``-2`` all but one), as for :class:`PMIImputer`, whose ``n_jobs``
-        says when the result depends on it. See :ref:`user_guide_threads`.
+        the calling thread only and restored afterwards: an int fixes it
+        (``-1`` all CPUs, ``-2`` all but one) and makes the fit reproducible
+        bit for bit; ``None`` adapts it while training a large fit on the
+        CPU, as for :class:`PMIImputer`. See :ref:`user_guide_threads`.
     calibration : bool, default=False
         Calibrate per-entry prediction intervals during ``fit``, for
         :meth:`transform_interval` and :meth:`sample_imputations`. Without
@@ -302,9 +301,6 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
     >>> bool((lower <= imp.transform(X)).all() and (imp.transform(X) <= upper).all())
     True
     """
-
-    # the discriminator's input (the generator's output) needs a gradient
-    _probe_input_grads = (False, True)
 
     _parameter_constraints: dict = {
         **_BaseTorchImputer._parameter_constraints,
@@ -451,7 +447,7 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
             with autocast(self.precision, device):
                 x_gen = self._generate(networks, x, visible, numeric, codes, z)
             x_gen = x_gen.float()
-            mse = total(((x_gen - x) ** 2) * mask) / mask.sum().clamp_min(1.0)
+            mse = (((x_gen - x) ** 2) * mask).sum() / mask.sum().clamp_min(1.0)
             loss = alpha * mse
             if D is not None:
                 b = (rand(mask) < uniform(n, h_low, h_high)).to(x.dtype)
@@ -461,11 +457,9 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
                 with autocast(self.precision, device):
                     d_logits = D((x_hat.detach(), hint), numeric, codes).float()
                 weight = 1 - b
-                d_loss = total(
-                    F.binary_cross_entropy_with_logits(
-                        d_logits, visible, reduction="none"
-                    ) * weight
-                ) / (1 + weight.sum())
+                d_loss = (F.binary_cross_entropy_with_logits(
+                    d_logits, visible, reduction="none") * weight
+                ).sum() / (1 + weight.sum())
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
@@ -473,11 +467,9 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
                 with autocast(self.precision, device):
                     g_logits = D((x_hat, hint), numeric, codes).float()
                 weight = (1 - b) * (1 - visible)
-                adv = total(
-                    F.binary_cross_entropy_with_logits(
-                        g_logits, torch.ones_like(g_logits), reduction="none"
-                    ) * weight
-                ) / (1 + weight.sum())
+                adv = (F.binary_cross_entropy_with_logits(
+                    g_logits, torch.ones_like(g_logits), reduction="none") * weight
+                ).sum() / (1 + weight.sum())
                 loss = loss + adv_w * adv
             opt_g.zero_grad(set_to_none=True)
             loss.backward()

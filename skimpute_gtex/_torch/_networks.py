@@ -86,129 +86,6 @@ class Dropout(nn.Module):
         return f"p={self.p}"
 
 
-class BatchNorm1d(nn.BatchNorm1d):
-    """:class:`torch.nn.BatchNorm1d` whose training result has the same bits
-    with any number of CPU threads.
-
-    torch's fused CPU kernel sums each feature over the batch in per-thread
-    chunks, so its statistics, and every later weight, change in the last
-    bits with the thread count. Here the batch statistics are reductions
-    over dim 0 of a row-major matrix, which torch splits between threads by
-    feature, each feature summed by one thread in one order. They are taken
-    in float32 (also under bfloat16 autocast). Eval mode (running statistics,
-    elementwise) is the parent's. Parameters and buffers are the parent's, so
-    state dicts are interchangeable.
-    """
-
-    def forward(self, x):
-        if not self.training:
-            return super().forward(x)
-        n = x.shape[0]
-        if n < 2:
-            raise ValueError(
-                "Expected more than 1 value per channel when training, got "
-                f"input of size {tuple(x.shape)}"
-            )
-        mean, centered, var = _batch_moments(x)
-        self._track(mean, var, n)
-        return centered * torch.rsqrt(var + self.eps) * self.weight + self.bias
-
-    def forward_relu(self, x, dropout=None):
-        """``dropout(relu(self(x)))`` in training mode, as one autograd node.
-
-        The forward values are those of the three modules (the dropout mask
-        is drawn from ``dropout``'s generator as :class:`Dropout` draws it,
-        and applied as ``keep / (1 - p)``, one product); backward is the
-        closed form of batch norm's gradient, in fewer element-wise passes
-        and kernels than autograd's composition of the three. Its sums are
-        reductions over the batch as in :meth:`forward`, with the same bits
-        at any thread count.
-        """
-        n = x.shape[0]
-        if n < 2 or not self.affine:
-            out = torch.relu(self(x))
-            return out if dropout is None else dropout(out)
-        p = 0.0 if dropout is None or not dropout.training else dropout.p
-        scale = None
-        if p > 0.0:
-            scale = dropout.keep(x.shape, x.device).to(torch.float32)
-            scale.mul_(1.0 / (1.0 - p))
-        out, mean, var = _BatchNormReLU.apply(
-            x, self.weight, self.bias, self.eps, scale, p)
-        self._track(mean, var, n)
-        return out
-
-    @torch.no_grad()
-    def _track(self, mean, var, n):
-        """Update the running statistics with a batch's (of ``n`` rows)."""
-        m = self.momentum
-        if m is None:  # cumulative average, as the parent
-            m = 1.0 / float(self.num_batches_tracked + 1)
-        self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
-        self.running_var.mul_(1 - m).add_(var.detach() * (n / (n - 1)), alpha=m)
-        self.num_batches_tracked.add_(1)
-
-
-def _batch_moments(x):
-    """``(mean, x - mean, variance)`` of the batch ``x``, per feature, in
-    float32 (biased variance), by reductions over dim 0, whose bits do not
-    depend on the thread count (:class:`BatchNorm1d`). ``x - mean`` is a
-    new tensor."""
-    x = x.float()
-    mean = x.mean(0)
-    centered = x - mean
-    return mean, centered, (centered * centered).mean(0)
-
-
-class _BatchNormReLU(torch.autograd.Function):
-    """Training batch norm (statistics in float32), ReLU and inverted
-    dropout by a precomputed ``scale`` (``keep / (1 - p)``, or None).
-
-    Forward returns ``(out, mean, var)``; the last two are the batch
-    statistics for the running averages, without gradient. With ``h`` the
-    normalised input, ``g`` the output gradient kept by ReLU and dropout
-    (``g * (out > 0) / (1 - p)``) and ``r = rsqrt(var + eps)``, backward
-    is ``dbias = sum(g)``, ``dweight = sum(g * h)`` and ``dx = r * weight *
-    (g - dbias / n - h * dweight / n)``.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, eps, scale, p):
-        mean, h, var = _batch_moments(x)
-        r = torch.rsqrt(var + eps)
-        h.mul_(r)
-        out = h * weight
-        out.add_(bias).clamp_min_(0.0)
-        if scale is not None:
-            out.mul_(scale)
-        ctx.save_for_backward(h, r, weight, out)
-        ctx.p, ctx.x_dtype = p, x.dtype
-        ctx.mark_non_differentiable(mean, var)
-        return out, mean, var
-
-    @staticmethod
-    def backward(ctx, grad, _grad_mean, _grad_var):
-        h, r, weight, out = ctx.saved_tensors
-        n = h.shape[0]
-        # ReLU's gradient: where the output is positive (a dropped entry's
-        # output is 0 too), then dropout's 1 / (1 - p)
-        g = torch.ops.aten.threshold_backward(grad.float(), out, 0.0)
-        if ctx.p > 0.0:
-            g.mul_(1.0 / (1.0 - ctx.p))
-        dbias = g.sum(0)
-        dweight = (g * h).sum(0)
-        dx = g.addcmul_(h, dweight / n, value=-1.0).sub_(dbias / n)
-        dx.mul_(r * weight)
-        return dx.to(ctx.x_dtype), dweight, dbias, None, None, None
-
-
-# MKL's float32 matrix product splits a product of fewer rows than this
-# between threads in a way that changes its last bits (at some row counts
-# below it); from here on, and under bfloat16 (oneDNN), the bits are the same
-# with any thread count.
-_MIN_GEMM_ROWS = 16
-
-
 class Workspace:
     """Tensors that training steps reuse instead of allocating anew.
 
@@ -236,17 +113,7 @@ class Workspace:
 
 
 class Linear(nn.Linear):
-    """:class:`torch.nn.Linear` whose result has the same bits with any number
-    of CPU threads: an input of fewer than ``_MIN_GEMM_ROWS`` rows (the last
-    mini-batch or block) is padded with zero rows, which change no row of the
-    product, and the padding is cut off again.
-    """
-
-    def forward(self, x):
-        n = x.shape[0]
-        if x.dim() != 2 or not _padded(x):
-            return super().forward(x)
-        return super().forward(_pad_rows(x))[:n]
+    """:class:`torch.nn.Linear` with a training product in a workspace."""
 
     def forward_train(self, x, workspace, tail=None):
         """``self(x)`` for training, with its temporaries in ``workspace``.
@@ -262,22 +129,7 @@ class Linear(nn.Linear):
         more large product per training step). The forward product is
         :class:`torch.nn.Linear`'s (``addmm``).
         """
-        n = x.shape[0]
-        if _padded(x):
-            x = _pad_rows(x)
-            tail = None if tail is None else _pad_rows(tail)
-        out = _WorkspaceLinear.apply(x, tail, self.weight, self.bias, workspace)
-        return out if out.shape[0] == n else out[:n]
-
-
-def _padded(x):
-    """Whether :class:`Linear` pads ``x`` (a CPU input of 1 to 15 rows)."""
-    return x.device.type == "cpu" and 0 < x.shape[0] < _MIN_GEMM_ROWS
-
-
-def _pad_rows(t):
-    """``t`` with zero rows appended up to ``_MIN_GEMM_ROWS`` rows."""
-    return torch.cat([t, t.new_zeros((_MIN_GEMM_ROWS - t.shape[0], t.shape[1]))])
+        return _WorkspaceLinear.apply(x, tail, self.weight, self.bias, workspace)
 
 
 def _autocast_dtype(device_type):
@@ -441,11 +293,6 @@ class CovariateEmbeddings(nn.Module):
         return torch.cat([t(codes[:, k]) for k, t in enumerate(self.tables)], dim=1)
 
 
-def _at(layers, k):
-    """``layers[k]``, or None past the end."""
-    return layers[k] if k < len(layers) else None
-
-
 def mlp(in_features, hidden_layer_sizes, out_features, dropout, batch_norm):
     """Hidden blocks Linear -> BatchNorm -> ReLU (-> Dropout), linear output."""
     layers = []
@@ -453,7 +300,7 @@ def mlp(in_features, hidden_layer_sizes, out_features, dropout, batch_norm):
     for size in hidden_layer_sizes:
         layers.append(Linear(width, size, bias=not batch_norm))
         if batch_norm:
-            layers.append(BatchNorm1d(size))
+            layers.append(nn.BatchNorm1d(size))
         layers.append(nn.ReLU())
         if dropout > 0:
             layers.append(Dropout(dropout))
@@ -537,22 +384,9 @@ class ConditionalMLP(nn.Module):
         ws = Workspace() if workspace is None else workspace
         first, *rest = self.body
         out = first.forward_train(x, ws, tail=embedded)
-        k = 0
-        while k < len(rest):
-            layer = rest[k]
-            if isinstance(layer, Linear):
-                out = layer.forward_train(out, ws)
-            elif (isinstance(layer, BatchNorm1d) and layer.training
-                  and isinstance(_at(rest, k + 1), nn.ReLU)):
-                # Linear -> BatchNorm -> ReLU (-> Dropout): one node
-                dropout = _at(rest, k + 2)
-                dropout = dropout if isinstance(dropout, Dropout) else None
-                out = layer.forward_relu(out, dropout)
-                k += 2 if dropout is None else 3
-                continue
-            else:
-                out = layer(out)
-            k += 1
+        for layer in rest:
+            out = (layer.forward_train(out, ws) if isinstance(layer, Linear)
+                   else layer(out))
         return out
 
     @property

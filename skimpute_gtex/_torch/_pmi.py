@@ -9,7 +9,6 @@ from ._device import autocast, resolve_precision
 from ._estimator import _BaseTorchImputer
 from ._networks import ConditionalMLP, Workspace, bernoulli_int16, numpy_generator
 from ._optim import make_optimizer
-from ._training import total
 from ._uncertainty import _UncertaintyMixin
 
 
@@ -180,15 +179,14 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         fits made on different machines.
     n_jobs : int, default=None
         CPU threads of torch's kernels during ``fit`` and ``transform``, for
-        the calling thread only and restored afterwards. ``None`` starts from
-        ``torch.get_num_threads()`` and, while training on the CPU, times its
-        own steps and uses fewer threads when fewer run faster. An int uses
-        that many threads; ``-1`` all CPUs, ``-2`` all but one. With
-        ``None`` the fitted model does not depend on the thread count where
-        the CPU's matrix products allow it (elsewhere ``None`` keeps all the
-        threads); fits with different int counts may differ in the last
-        bits. On a machine shared with other busy processes, pass
-        ``n_jobs=1``. See :ref:`user_guide_threads`.
+        the calling thread only and restored afterwards. An int uses that
+        many threads (``-1`` all CPUs, ``-2`` all but one) and, with
+        ``random_state``, makes the fit reproducible bit for bit. ``None``
+        starts from ``torch.get_num_threads()``; a fit of at least 1,000
+        samples on the CPU times its own steps and uses fewer threads when
+        fewer run faster (beside other busy processes), which may change
+        the last bits of the result; a smaller fit trains each network on
+        one thread. See :ref:`user_guide_threads`.
     calibration : bool, default=False
         Calibrate per-entry prediction intervals during ``fit``, for
         :meth:`transform_interval` and :meth:`sample_imputations`. Without
@@ -383,8 +381,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
     }
     # from 1,000 samples on (large data): a quarter of the training rows, at
     # most 512: larger batches were both more accurate per epoch and cheaper
-    # per epoch on large data (docs/benchmarks.rst, "Speed, threads and
-    # memory")
+    # per epoch on large data (docs/benchmarks.rst, "Where we lose")
     _LARGE_BATCH = (4, 512)
 
     def __init__(
@@ -561,15 +558,15 @@ def _keep_sampler(generator, device):
 
 
 class _MaskedSquaredError(torch.autograd.Function):
-    """``total(((out - x) ** 2) * hidden) / max(hidden.sum(), 1)`` in float32,
-    with ``hidden`` 0/1 (uint8), in one pass less than autograd's composition.
+    """``(((out - x) ** 2) * hidden).sum() / max(hidden.sum(), 1)`` in
+    float32, with ``hidden`` 0/1 (uint8), in one pass less than autograd's
+    composition and its batch-sized temporaries in a workspace.
 
     Forward keeps ``d = (out - x) * hidden`` (float32); backward scales it
     into the gradient of ``out`` (in ``out``'s dtype), leaving ``d`` as it
-    was, so that a second backward (``retain_graph=True``) is right. Same
-    sums as
-    :func:`total` (their bits do not depend on the thread count). With a
-    :class:`~._networks.Workspace` its batch-sized temporaries reuse memory.
+    was, so that a second backward (``retain_graph=True``) is right. With a
+    :class:`~._networks.Workspace` its batch-sized temporaries reuse memory
+    (at GTEx width, fresh ones are paid for in page faults every step).
     """
 
     @staticmethod
@@ -584,7 +581,7 @@ class _MaskedSquaredError(torch.autograd.Function):
         ctx.save_for_backward(d, n)
         ctx.out_dtype, ctx.ws = out.dtype, ws
         squares = ws.get("loss_squares", x.shape, torch.float32, x.device)
-        return total(torch.mul(d, d, out=squares)) / n
+        return torch.mul(d, d, out=squares).sum() / n
 
     @staticmethod
     def backward(ctx, grad):

@@ -1,10 +1,18 @@
 """CPU threads of one fit or transform: explicit, per calling thread, restored.
 
-Why this exists. torch's CPU kernels run in OpenMP parallel regions, and
-between regions GNU OpenMP's threads spin (busy-wait) for the next one. On a
-machine whose cores are shared with another busy process, a spinning thread
-holds the core that the thread it waits for needs, and a fit beside another
-busy process can run several times slower than alone
+The determinism contract (docs/user_guide.rst, "Threads and reproducible
+results"): a fixed ``random_state``, device and explicit ``n_jobs`` give
+bit-identical results. With ``n_jobs=None`` a fit on the CPU may change the
+thread count as it trains, and the matrix products of MKL and oneDNN may
+round differently at different counts, so the model may differ from a
+fixed-``n_jobs`` fit in the last bits of its weights; its imputations agree
+to float rounding.
+
+Why adapt. torch's CPU kernels run in OpenMP parallel regions, and between
+regions GNU OpenMP's threads spin (busy-wait) for the next one. On a machine
+whose cores are shared with another busy process, a spinning thread holds the
+core that the thread it waits for needs, and a fit beside another busy
+process can run several times slower than alone
 (``benchmarks/bench_threads.py`` measures it). ``OMP_WAIT_POLICY=PASSIVE``
 cures it, but only if set before torch is imported, which is the user's
 decision, not a library's.
@@ -14,16 +22,8 @@ uses): set the OpenMP thread count *of the calling thread* for the duration
 of a call and put it back afterwards. OpenMP keeps that count per thread, so
 two fits running in two Python threads do not see each other's setting, and
 ``torch.get_num_threads()`` reads the same after a fit as before.
-
-With ``n_jobs=None`` the training loop measures its own speed and uses fewer
-threads while fewer run faster (:class:`Threads`); the choice changes only
-how the work is split between threads. Training draws no random number and
-takes no decision from a float sum whose order depends on the split (the
-losses' normalisers are counts, exact in any order; validation scores are
-summed in float64), so the fitted model does not depend on the choice,
-provided the matrix products do not depend on it either: a fit checks that
-for its own networks and batch sizes first (:meth:`Threads.agrees`) and,
-where they do, uses all ``n`` threads throughout.
+:class:`Threads` does that, and with ``adapt`` it measures the training
+loop's speed and uses fewer threads while fewer run faster.
 """
 
 import os
@@ -210,37 +210,6 @@ class Threads:
                     self._probing = rung
                     return rung
         return best
-
-    def agrees(self, run):
-        """Whether ``run()`` (a list of tensors) has the same bits at every
-        thread count of the ladder; the count in use is put back.
-
-        The premise of adapting (module docstring) holds only where the
-        matrix products split their work between threads without changing
-        the order of their sums: on some CPUs and shapes MKL and oneDNN
-        divide the inner dimension between threads (seen on a CPU with AMX
-        at some batch sizes and not at others).
-        """
-        if not self.adapt:
-            return True
-        start, reference = self._rung, None
-        try:
-            for rung in range(len(self._rungs)):
-                self._apply(rung)
-                out = run()
-                if reference is None:
-                    reference = out
-                elif not all(torch.equal(a, b) for a, b in zip(reference, out)):
-                    return False
-            return True
-        finally:
-            self._apply(start)
-
-    def pin(self):
-        """Stop adapting: all ``n`` threads from now on."""
-        if self.adapt:
-            self.adapt = False
-            self._set(0)
 
     def _apply(self, rung):
         for c in self._controllers:

@@ -21,23 +21,9 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from ..utils._progress import log
-from ._device import autocast
-from ._networks import ConditionalMLP, Dropout
 from ._threads import Threads
 
 _MAX_DECAYS = 2  # adaptive learning rate: plateaus before stopping
-
-
-def total(values):
-    """Sum of a 2-D tensor whose bits do not depend on the CPU thread count.
-
-    A plain ``sum()`` splits the elements between threads, so its last bits
-    change with their number; summing each column first (torch splits that
-    by column) and then the row of column sums (one thread below 32,768
-    columns) does not. Used for the losses and validation scores, so that the
-    thread count chosen by ``n_jobs=None`` changes no reported number.
-    """
-    return values.sum(0).sum()
 
 
 @dataclass
@@ -361,100 +347,36 @@ class _Stopper:
                 m.load_state_dict(self.best_state[name])
 
 
-def product_probe(modules, sizes, precision, device, input_grads=(False,),
-                  val_sizes=()):
-    """``run()`` for :meth:`~._threads.Threads.agrees`: the networks'
-    products as training computes them, on fixed random input.
-
-    Each :class:`~._networks.ConditionalMLP` of ``modules`` runs at
-    ``sizes`` rows forward and backward under ``precision``'s autocast, on
-    inputs that need no gradient (PMI's and GAIN's generators) and, with
-    ``input_grads=(False, True)``, also on inputs that do (GAIN's
-    discriminator); at ``val_sizes`` rows forward only, in eval mode and
-    under the same autocast (the validation score). ``run`` returns the
-    outputs and every gradient, and leaves no gradient behind.
-
-    Forward and backward run in training mode, as in training: batch norm's
-    eval-mode backward is torch's fused kernel, with per-thread sums that
-    training never computes (on some CPUs it made the probe disagree
-    where training agreed at every count). Dropout is off (elementwise, and
-    it would draw from the training generator), and the batch norms' running
-    statistics and every module's mode are put back afterwards.
-    """
-    nets = [m for m in modules.values() if isinstance(m, ConditionalMLP)]
-    cases = [(rows, grad) for rows in sizes for grad in input_grads]
-    cases += [(rows, None) for rows in val_sizes]
-
-    def run():
-        g = torch.Generator().manual_seed(0)
-        outs = []
-        for net in nets:
-            modes = [(m, m.training) for m in net.modules()]
-            buffers = [b.clone() for b in net.buffers()]
-            try:
-                for rows, grad in cases:
-                    _probe_mode(net, train=grad is not None)
-                    x = torch.randn((rows, net.n_inputs), generator=g).to(device)
-                    numeric = torch.randn((rows, net.n_numeric), generator=g)
-                    codes = torch.zeros((rows, len(net.embeddings.tables)),
-                                        dtype=torch.long, device=device)
-                    args = ((x.requires_grad_(bool(grad)),), numeric.to(device),
-                            codes)
-                    if grad is None:  # validation: no gradient
-                        with torch.no_grad(), autocast(precision, device):
-                            outs.append(net(*args))
-                        continue
-                    with autocast(precision, device):
-                        out = net(*args)
-                    out.float().square().sum().backward()
-                    outs += [out.detach(), *([x.grad] if grad else [])]
-                    for p in net.parameters():
-                        outs.append(p.grad)
-                        p.grad = None
-            finally:
-                for m, mode in modes:
-                    m.training = mode
-                with torch.no_grad():
-                    for b, saved in zip(net.buffers(), buffers):
-                        b.copy_(saved)
-        return [t for t in outs if t is not None]
-
-    return run
-
-
-def _probe_mode(net, train):
-    """``net`` in training mode but for its dropout layers, or in eval mode."""
-    net.train(train)
-    for m in net.modules():
-        if isinstance(m, Dropout):
-            m.eval()
-
-
-def train_members(train_one, n_members, n_threads, adapt=False):
+def train_members(train_one, n_members, n_threads, adapt=False,
+                  per_network=None):
     """``[train_one(k, threads) for k in range(n_members)]``, maybe in threads.
 
     With ``n_members > 1`` and ``n_threads > 1`` CPU threads to use, the
     networks of an ensemble train concurrently in ``min(n_members,
     n_threads)`` Python threads, which share the CPU threads between them
-    (:class:`~._threads.Threads`, adaptive within each if ``adapt``).
-    Independent networks need no synchronisation: on two cores two of them
-    train in about the time of one, where two threads on one network's small
-    products gain far less, and beside a busy process no thread spin-waits
-    for another. torch releases the GIL in its kernels. Each network draws
-    from its own generators, seeded before any starts, and no result depends
-    on the thread count, so the networks are the same as trained one after
-    the other. If one raises (or the caller is interrupted), the others stop
-    at their next step and the first error propagates.
+    (``per_network`` each if given; :class:`~._threads.Threads`, adaptive
+    within each if ``adapt``). Independent networks need no synchronisation:
+    on two cores two of them train in about the time of one, where two
+    threads on one network's small products gain far less, and beside a busy
+    process no thread spin-waits for another. torch releases the GIL in its
+    kernels. Each network draws from its own generators, seeded before any
+    starts, so the networks are the same as trained one after the other
+    with as many threads each. If one raises (or the caller is interrupted),
+    the others stop at their next step and the first error propagates.
 
     ``train_one(k, threads)`` trains network ``k``; ``threads`` is the
     :class:`~._threads.Threads` of its thread, to be told about every step,
-    or None when called serially (the caller's own ``Threads`` applies).
+    or None when called serially without ``per_network`` (the caller's own
+    ``Threads`` applies).
     """
     n_workers = min(n_members, n_threads)
     if n_workers <= 1:
-        return [train_one(k, None) for k in range(n_members)]
+        if per_network is None:
+            return [train_one(k, None) for k in range(n_members)]
+        with Threads(per_network) as threads:
+            return [train_one(k, threads) for k in range(n_members)]
     stop = threading.Event()
-    per_worker = n_threads // n_workers
+    per_worker = per_network or n_threads // n_workers
 
     def job(k):
         with Threads(per_worker, adapt=adapt, stop=stop) as threads:
