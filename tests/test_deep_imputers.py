@@ -789,7 +789,7 @@ def test_masked_squared_error_matches_autograd(in_workspace):
     # ((out - x)^2 * hidden).sum() / max(hidden.sum(), 1), with or without a
     # workspace for its temporaries
     from skimpute_gtex._torch._networks import Workspace
-    from skimpute_gtex._torch._pmi import _MaskedSquaredError
+    from skimpute_gtex._torch._step import _MaskedSquaredError
 
     g = torch.Generator().manual_seed(2)
     x = torch.randn(30, 7, generator=g)
@@ -811,7 +811,7 @@ def test_masked_squared_error_matches_autograd(in_workspace):
 def test_masked_squared_error_backward_twice():
     # a retained graph backpropagated twice accumulates twice the gradient:
     # the backward leaves the tensor it saved unchanged
-    from skimpute_gtex._torch._pmi import _MaskedSquaredError
+    from skimpute_gtex._torch._step import _MaskedSquaredError
 
     g = torch.Generator().manual_seed(5)
     x = torch.randn(12, 5, generator=g)
@@ -827,7 +827,7 @@ def test_masked_squared_error_backward_twice():
 def test_keep_sampler_draws_each_row_at_its_probability():
     # the CPU sampler of PMI's visible entries: True with probability p per
     # row (within 2e-5 by construction), decided by the generator's seed
-    from skimpute_gtex._torch._pmi import _keep_sampler
+    from skimpute_gtex._torch._step import _keep_sampler
 
     cpu = torch.device("cpu")
     p = torch.tensor([[0.0], [0.1], [0.5], [0.9], [1.0]])
