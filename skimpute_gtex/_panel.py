@@ -216,19 +216,18 @@ def _per_target_predicts_better(a_in, a_out):
 def _singular(a):
     """``(d, vt)`` of ``a = u @ diag(d) @ vt``, without the null directions.
 
-    A tall ``a`` (more measured features than the factor's columns) goes
-    through the eigenvalues of ``a.T @ a``: one matrix product and a small
-    eigenproblem, several times faster than its SVD.
+    Through the eigenvalues of the smaller of ``a.T @ a`` and ``a @ a.T``:
+    one matrix product and a small eigenproblem, several times faster than
+    an SVD (directions with ``d`` below ``1e-7`` of the largest, which the
+    squared matrix resolves poorly, are dropped; a ridge penalty would
+    shrink them away).
     """
-    if a.shape[0] > a.shape[1]:
-        w, v = np.linalg.eigh(a.T @ a)
-        d, vt = np.sqrt(np.maximum(w[::-1], 0.0)), v[:, ::-1].T
-        cut = 1e-7
-    else:
-        _, d, vt = np.linalg.svd(a, full_matrices=False)
-        cut = 1e-8
-    keep = d > d[0] * cut if d.size and d[0] > 0 else np.zeros(d.size, bool)
-    return d[keep], vt[keep]
+    tall = a.shape[0] > a.shape[1]
+    w, v = np.linalg.eigh(a.T @ a if tall else a @ a.T)
+    d, v = np.sqrt(np.maximum(w[::-1], 0.0)), v[:, ::-1]
+    keep = d > d[0] * 1e-7 if d.size and d[0] > 0 else np.zeros(d.size, bool)
+    d, v = d[keep], v[:, keep]
+    return d, (v.T if tall else (v.T @ a) / d[:, None])
 
 
 def mixture_weight(first, second, truth):
