@@ -931,11 +931,12 @@ def test_small_fits_train_each_network_on_one_thread(cls, gtex_small):
         auto._thread_choices) == 1
 
 
-def test_adapting_threads_agree_with_fixed_threads_to_rounding(monkeypatch):
+def test_adapting_threads_stay_close_to_fixed_threads(monkeypatch):
     # n_jobs=None in the large regime moves between thread counts as it
     # trains; the products may round differently at each count, so the
-    # model may differ from a fixed-n_jobs fit, but only at rounding level.
-    # Windows of one step make it move between counts all the time.
+    # model may differ from a fixed-n_jobs fit; in a short fit of a small
+    # network, by less than a thousandth of the data's spread. Windows of
+    # one step make it move between counts all the time.
     from skimpute_gtex._torch import _threads
 
     if torch.get_num_threads() < 2:

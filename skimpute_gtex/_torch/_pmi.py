@@ -185,9 +185,10 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         ``random_state``, makes the fit reproducible bit for bit. ``None``
         starts from ``torch.get_num_threads()``; a fit of at least 1,000
         samples on the CPU times its own steps and uses fewer threads when
-        fewer run faster (beside other busy processes), which may change
-        the last bits of the result; a smaller fit trains each network on
-        one thread. See :ref:`user_guide_threads`.
+        fewer run faster (beside other busy processes), so that two such
+        fits may differ (by much less than two values of ``random_state``);
+        a smaller fit trains each network on one thread. See
+        :ref:`user_guide_threads`.
     calibration : bool, default=False
         Calibrate per-entry prediction intervals during ``fit``, for
         :meth:`transform_interval` and :meth:`sample_imputations`. Without

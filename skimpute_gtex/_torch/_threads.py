@@ -4,9 +4,10 @@ The determinism contract (docs/user_guide.rst, "Threads and reproducible
 results"): a fixed ``random_state``, device and explicit ``n_jobs`` give
 bit-identical results. With ``n_jobs=None`` a fit on the CPU may change the
 thread count as it trains, and the matrix products of MKL and oneDNN may
-round differently at different counts, so the model may differ from a
-fixed-``n_jobs`` fit in the last bits of its weights; its imputations agree
-to float rounding.
+round differently at different counts; training carries those rounding
+differences on, so the model differs from a fixed-``n_jobs`` fit, by much
+less than another ``random_state`` makes it differ
+(``benchmarks/bench_threads.py`` measures both).
 
 Why adapt. torch's CPU kernels run in OpenMP parallel regions, and between
 regions GNU OpenMP's threads spin (busy-wait) for the next one. On a machine
