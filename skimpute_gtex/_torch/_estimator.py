@@ -297,7 +297,7 @@ class _BaseTorchImputer(_BaseImputer):
         one_each = (self.n_jobs is None and not self._plan.large
                     and device.type == "cpu")
         trained = train_members(train_one, n_members, cpu_threads,
-                                adapt=self.n_jobs is None,
+                                adapt=self.n_jobs is None and self._plan.large,
                                 per_network=1 if one_each else None)
         members = [networks for networks, _ in trained]
         histories = [history for _, history in trained]

@@ -1,6 +1,6 @@
 """CPU threads of one fit or transform: explicit, per calling thread, restored.
 
-The determinism contract (docs/user_guide.rst, "Threads and reproducible
+The determinism contract (docs/user_guide.rst, "CPU threads", "Reproducible
 results"): a fixed ``random_state``, device and explicit ``n_jobs`` give
 bit-identical results. With ``n_jobs=None`` a fit on the CPU may change the
 thread count as it trains, and the matrix products of MKL and oneDNN may
