@@ -12,6 +12,8 @@ map from landmark genes), fitted for the panel that a study happens to have.
 
 import numpy as np
 
+from .utils._linalg import singular
+
 #: the ridge penalties searched
 ALPHAS = np.logspace(-3, 5, 17)
 #: the factor has at most this many columns (rows of the reference)
@@ -148,7 +150,7 @@ class _Ridge:
 
     def __init__(self, a_in, a_out, exact, n_samples):
         self.a_in = a_in
-        d, qt = _singular(a_in)
+        d, qt = singular(a_in)
         c = qt @ a_out.T  # the targets' coordinates, (rank, n_targets)
         d2 = d**2
         self._qt, self._c, self._d2 = qt, c, d2
@@ -211,23 +213,6 @@ def _per_target_predicts_better(a_in, a_out):
         for j, alphas in enumerate((fit.shared_alphas(), fit.per_target_alphas())):
             errors[j] += np.sum((u @ fit.coefficients(alphas) - truth) ** 2)
     return bool(errors[1] < errors[0])
-
-
-def _singular(a):
-    """``(d, vt)`` of ``a = u @ diag(d) @ vt``, without the null directions.
-
-    Through the eigenvalues of the smaller of ``a.T @ a`` and ``a @ a.T``:
-    one matrix product and a small eigenproblem, several times faster than
-    an SVD (directions with ``d`` below ``1e-7`` of the largest, which the
-    squared matrix resolves poorly, are dropped; a ridge penalty would
-    shrink them away).
-    """
-    tall = a.shape[0] > a.shape[1]
-    w, v = np.linalg.eigh(a.T @ a if tall else a @ a.T)
-    d, v = np.sqrt(np.maximum(w[::-1], 0.0)), v[:, ::-1]
-    keep = d > d[0] * 1e-7 if d.size and d[0] > 0 else np.zeros(d.size, bool)
-    d, v = d[keep], v[:, keep]
-    return d, (v.T if tall else (v.T @ a) / d[:, None])
 
 
 def mixture_weight(first, second, truth):

@@ -1,4 +1,5 @@
-"""The low-rank blend of PMIImputer (blend_low_rank; _torch/_blend.py)."""
+"""The low-rank blend of PMIImputer (blend_low_rank; _torch/_blend.py) and
+the cross-fitted ensemble it is weighed on (_torch/_crossfit.py)."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,9 @@ import torch
 
 from skimpute_gtex import PMIImputer
 from skimpute_gtex._panel import mixture_weight as _weight
-from skimpute_gtex._torch._blend import _held_out
+from skimpute_gtex._torch._blend import held_out_fold
+from skimpute_gtex._torch._crossfit import N_FOLDS, CrossFit
+from skimpute_gtex._torch._data import _Data
 
 from .conftest import FAST
 
@@ -29,37 +32,74 @@ def test_weight_is_the_least_squares_blend_clipped():
     assert _weight(truth, truth, truth) == 1.0  # the same predictions
 
 
-def test_held_out_entries_are_observed_and_leave_every_gene_one():
-    mask = np.ones((5, 3), dtype=bool)
-    mask[1:, 2] = False  # gene 2 has a single observed entry
-    held = _held_out(mask, 0.5, np.random.RandomState(0))
-    assert not (held & ~mask).any()
-    assert (mask & ~held).any(axis=0).all()
-    assert held.sum() > 0
-    assert _held_out(np.zeros((3, 2), dtype=bool), 0.1,
-                     np.random.RandomState(0)) is None
+def _data(mask):
+    genes = np.where(mask, 1.0, np.nan)
+    n = len(mask)
+    return _Data(genes, mask, 0.0, 1.0, np.arange(n), np.zeros((n, 0)),
+                 np.zeros((n, 0), dtype=np.int64), "cpu")
 
 
-def test_blend_keeps_the_networks_and_observed_entries():
+def test_entry_folds_hide_each_networks_fold_from_it():
+    rng = np.random.RandomState(0)
+    mask = rng.uniform(size=(40, 6)) < 0.7
+    data = _data(mask)
+    crossfit = CrossFit(data, 3, by_rows=False, seed=0)
+    assert crossfit.n_folds == N_FOLDS
+    idx = torch.arange(40)
+    for k in range(3):
+        _, seen, _, _ = crossfit.member_data(data, k).rows(idx)
+        fold = crossfit.held_out_entries(k)
+        assert not (seen.numpy().astype(bool) & fold).any()
+        np.testing.assert_array_equal(seen.numpy().astype(bool), mask & ~fold)
+    # fold 0's held-out entries are observed, and no gene loses them all
+    train_rows, train_mask, eval_rows, levels = held_out_fold(
+        crossfit, mask, np.random.RandomState(0))
+    held = mask & ~train_mask
+    assert held.any() and not (held & ~mask).any()
+    for visible, target in levels:
+        assert not (visible & target).any()
+        assert not (target & ~held[eval_rows]).any()
+
+
+def test_row_folds_are_balanced_new_samples():
+    mask = np.ones((21, 4), dtype=bool)
+    data = _data(mask)
+    crossfit = CrossFit(data, 2, by_rows=True, seed=0)
+    sizes = np.bincount(crossfit.row_fold, minlength=N_FOLDS)
+    assert sizes.max() - sizes.min() <= 1 and sizes.sum() == 21
+    member = crossfit.member_data(data, 0)
+    assert member.shape == (21 - sizes[0], 4)
+    train_rows, _, eval_rows, levels = held_out_fold(
+        crossfit, mask, np.random.RandomState(0))
+    assert np.intersect1d(train_rows, eval_rows).size == 0
+    assert len(train_rows) + len(eval_rows) == 21
+    assert not CrossFit.possible(2, 1, by_rows=True)
+    assert CrossFit.possible(3, 1, by_rows=True)
+
+
+def test_blend_and_calibration_share_the_cross_fitted_networks():
     X, X_miss = _low_rank_data()
     params = dict(FAST, max_iter=20)
     plain = PMIImputer(**params, blend_low_rank=False).fit(X_miss)
     blended = PMIImputer(**params).fit(X_miss)  # "auto": small data
+    calibrated = PMIImputer(**params, calibration=True).fit(X_miss)
     assert plain.blend_weight_ is None and plain.blend_visibility_ is None
     w, v = blended.blend_weight_, blended.blend_visibility_
     assert w.shape == v.shape == (2,)
     assert ((0 <= w) & (w <= 1)).all() and v[0] < v[1]
-    # the networks kept are those of the fit without the blend, bit for bit
-    for a, b in zip(plain.module_.state_dict().values(),
-                    blended.module_.state_dict().values()):
+    # the blend's networks are the calibrated fit's, bit for bit: one
+    # cross-fit serves both; without either, every network sees every entry
+    for a, b, c in zip(calibrated.module_.state_dict().values(),
+                       blended.module_.state_dict().values(),
+                       plain.module_.state_dict().values()):
         assert torch.equal(a, b)
+    assert not all(torch.equal(a, b) for a, b in zip(
+        plain.module_.state_dict().values(),
+        blended.module_.state_dict().values()))
     out = blended.transform(X_miss)
     observed = ~np.isnan(X_miss)
     assert np.array_equal(out[observed], X_miss[observed])
     np.testing.assert_array_equal(blended.fit_transform(X_miss), out)
-    # a weight below 1 moves the imputations towards the low-rank model
-    if w.max() < 1:
-        assert not np.array_equal(out, plain.transform(X_miss))
 
 
 def test_blend_helps_on_low_rank_data():
@@ -127,10 +167,7 @@ def test_complete_reference_is_weighed_on_held_out_rows():
                                atol=0.05)
 
 
-def test_verbose_reports_the_blend(capsys):
+def test_the_blend_trains_once(capsys):
     _, X_miss = _low_rank_data()
     PMIImputer(**FAST, verbose=1).fit(X_miss)
-    out = capsys.readouterr().out
-    assert "blend: training again without 0 rows and" in out
-    # the second training reports like the first
-    assert out.count("trained 1 network(s)") == 2
+    assert capsys.readouterr().out.count("trained 1 network(s)") == 1

@@ -1,25 +1,24 @@
-"""PMI blended with a low-rank model, weighted on held-out observed entries.
+"""PMI blended with a low-rank model, weighted on out-of-sample predictions.
 
 How ``blend_low_rank`` works (docs/user_guide.rst, "Blending with a low-rank
 model"):
 
-1. The networks are trained on every observed entry, exactly as without the
-   blend (the blend draws its random numbers after theirs).
-2. A second, identical training runs without part of the data, and a
-   soft-impute model (:class:`~skimpute_gtex.baselines.SoftImputeImputer`) is
-   fitted on the same part:
+1. The networks of the ensemble are cross-fitted (:mod:`._crossfit`):
+   network ``k`` trains without fold ``k`` of the observed entries (of the
+   rows, when the training data are complete), so that its predictions of
+   that fold are out of sample. A soft-impute model
+   (:class:`~skimpute_gtex.baselines.SoftImputeImputer`) is fitted without
+   fold 0, as network 0 is.
+2. The entries of fold 0 are predicted by network 0 and by that soft-impute
+   model:
 
-   - when the training data have missing entries (a study imputed in place),
-     ``validation_fraction`` of the observed entries are held out, and later
-     predicted with the other observed entries of their row visible, and
-     with half of those hidden as well;
-   - when they are complete (a reference: the model can only be used on new
-     samples), ``validation_fraction`` of the rows are held out, and their
-     entries predicted with three quarters or a quarter of the row visible.
+   - on data with missing entries (a study imputed in place), with the
+     other observed entries of their row visible, and with half of those
+     hidden as well;
+   - on complete data (a reference: the model can only be used on new
+     samples), the rows of fold 0 are new samples, predicted with three
+     quarters or a quarter of their entries visible.
 
-   A held-out entry of a training row and an entry of a new sample are not
-   alike: the network has learnt the training rows' other entries, which
-   favours it there and not on new samples.
 3. At each of the two observed fractions ``v`` of the rows so obtained, the
    network's weight ``w(v)`` minimises the squared error of ``w * network +
    (1 - w) * low-rank`` on the held-out entries (standardized units; clipped
@@ -33,7 +32,9 @@ A low-rank model is what small studies favour (it is linear, with few
 parameters); the network wins as data grows or when genes interact
 non-linearly; the held-out weight lets each data set say which, and the two
 fractions let the weight follow the missingness of the rows imputed, which in
-the inductive scenario need not be that of the training data.
+the inductive scenario need not be that of the training data. The weight is
+measured on one network of the ensemble, which is a little less accurate
+than their average: it leans slightly towards the low-rank model.
 """
 
 import numpy as np
@@ -41,8 +42,6 @@ import numpy as np
 from .._panel import mixture_weight
 from ..baselines import SoftImputeImputer
 from ..utils._compat import StrOptions
-from ..utils._progress import log
-from ._data import _Data
 from ._device import draw_seed
 from ._panel_blend import fit_panel, panel_imputations
 
@@ -53,60 +52,44 @@ _ENTRY_LEVELS = (1.0, 0.5)
 _ROW_LEVELS = (0.75, 0.25)
 
 
-def _held_out(mask, fraction, rng):
-    """A random ``fraction`` of the observed entries; None if none.
-
-    No gene loses all its observed entries (the models need one to learn it).
-    """
-    observed = np.flatnonzero(mask)
-    n_held = int(round(fraction * observed.size))
-    if n_held == 0:
-        return None
-    held = np.zeros(mask.shape, dtype=bool)
-    held.flat[rng.choice(observed, n_held, replace=False)] = True
-    emptied = ~(mask & ~held).any(axis=0) & mask.any(axis=0)
-    held[:, emptied] = False
-    return held if held.any() else None
-
-
-def _entries_plan(mask, rows, fraction, rng):
-    """Hold out observed entries; evaluate them in the rows that had them.
-
-    Returns ``(training rows, training mask, evaluated rows, levels)``, each
-    level a ``(visible, target)`` pair of masks of the evaluated rows: the
-    other observed entries of a row visible, or half of them.
-    """
-    held = _held_out(mask, fraction, rng)
-    if held is None:
-        return None
-    train_mask = mask & ~held
-    eval_rows = np.flatnonzero(held.any(axis=1))
-    levels = [
-        (train_mask[eval_rows] & (rng.random_sample((len(eval_rows), mask.shape[1]))
-                                  < keep), held[eval_rows])
-        for keep in _ENTRY_LEVELS
-    ]
-    return rows, train_mask, eval_rows, levels
-
-
-def _rows_plan(mask, rows, fraction, rng):
-    """Hold out rows (new samples); hide part of their entries to evaluate.
-
-    As :func:`_entries_plan`; None if fewer than 2 rows would be held out or
-    left to train.
-    """
-    n_eval = int(round(fraction * len(rows)))
-    if n_eval < 2 or len(rows) - n_eval < 2:
-        return None
-    perm = rng.permutation(len(rows))
-    eval_rows = np.sort(rows[perm[:n_eval]])
-    fit_rows = np.sort(rows[perm[n_eval:]])
-    observed = mask[eval_rows]
+def _row_levels(observed, rng):
     levels = []
     for keep in _ROW_LEVELS:
         visible = observed & (rng.random_sample(observed.shape) < keep)
         levels.append((visible, observed & ~visible))
-    return fit_rows, mask, eval_rows, levels
+    return levels
+
+
+def held_out_fold(crossfit, mask, rng):
+    """What fold 0 of ``crossfit`` holds out of the training data.
+
+    Returns ``(training rows, training mask, evaluated rows, levels)``, each
+    level a ``(visible, target)`` pair of masks of the evaluated rows, or
+    None when fold 0 holds nothing. Complete data: the rows of fold 0, with
+    part of their entries visible; otherwise the observed entries of fold 0,
+    with the other observed entries of their row visible, or half of them.
+    """
+    n_rows = mask.shape[0]
+    if crossfit.by_rows:
+        eval_rows = crossfit.held_out_rows(0)
+        if eval_rows.size == 0:
+            return None
+        fit_rows = np.setdiff1d(np.arange(n_rows), eval_rows)
+        return fit_rows, mask, eval_rows, _row_levels(mask[eval_rows], rng)
+    held = crossfit.held_out_entries(0) & mask
+    train_mask = mask & ~held
+    # a gene left without observed entries cannot be learnt without them
+    held &= train_mask.any(axis=0)
+    eval_rows = np.flatnonzero(held.any(axis=1))
+    if eval_rows.size == 0:
+        return None
+    levels = [
+        (train_mask[eval_rows]
+         & (rng.random_sample((len(eval_rows), mask.shape[1])) < keep),
+         held[eval_rows])
+        for keep in _ENTRY_LEVELS
+    ]
+    return np.arange(n_rows), train_mask, eval_rows, levels
 
 
 def _low_rank_model(self, genes, mask, numeric, codes, seed):
@@ -135,66 +118,49 @@ class _LowRankBlendMixin:
             )
 
     def _fit_blend(self, validated, mask, mean, scale, rows, validation,
-                   members, rng, device, threads):
-        """``(low-rank blend, gene panel)``, each None when not fitted."""
-        genes, numeric, codes = validated
-        blend, held_out = self._fit_low_rank(validated, mask, mean, scale, rows,
-                                             validation, rng, device, threads)
-        if held_out is None and validation is not None:
-            # early stopping: the validation rows, never trained on
-            held_out = rows, validation, self._predictor(
-                self._combined(members), validated, mean, scale)
-        panel = None
-        if held_out is not None:
-            panel = fit_panel(self, genes, mask, mean, scale, numeric, codes,
-                              *held_out, rng)
-        return blend, panel
+                   members, crossfit, rng):
+        """``(low-rank blend, gene panel)``, each None when not fitted.
 
-    def _fit_low_rank(self, validated, mask, mean, scale, rows, validation, rng,
-                      device, threads):
-        """``(blend, held_out)``: what ``_set_blend`` stores of the low-rank
-        blend, and, when rows were held out, ``(fit rows, held-out rows,
-        predict(rows, visible))`` of the second training.
-
-        The second training runs for the blend, and, on complete training
-        data without early stopping, for the gene panels' weights (which
-        need rows that the networks never saw) even without the blend.
+        Both are weighed on predictions of data that the networks never
+        trained on: the early-stopping validation rows (predicted by the
+        ensemble), or fold 0 of the cross-fit (by network 0).
         """
-        blend = self._plan.blend
-        for_panels = (self.gene_panel and validation is None
-                      and bool(mask.all()))
-        if not (blend or for_panels):
-            return None, None
         genes, numeric, codes = validated
         r = np.random.RandomState(draw_seed(rng))
-        if mask.all():
-            # a complete reference: only new samples can be imputed with it
-            plan = _rows_plan(mask, rows, self.validation_fraction, r)
-        else:
-            plan = _entries_plan(mask, rows, self.validation_fraction, r)
-        if plan is None:
-            return None, None
-        fit_rows, train_mask, eval_rows, levels = plan
-        log(self, self.verbose >= 1,
-            ("blend" if blend else "gene panels")
-            + f": training again without {len(rows) - len(fit_rows)} rows "
-            f"and {int((mask & ~train_mask).sum())} entries, to weigh the "
-            + ("low-rank model" if blend else "ridge regression"))
-        data = _Data(genes, train_mask, mean, scale, fit_rows, numeric, codes,
-                     device)
-        val_data = None
         if validation is not None:
-            val_data = _Data(genes, train_mask, mean, scale, validation, numeric,
-                             codes, device)
-        members, _, _ = self._train_networks(
-            data, val_data, r, (draw_seed(r), draw_seed(r)), device, threads)
-        network = self._predictor(self._combined(members), validated, mean,
-                                  scale)
-        held_out = None
-        if len(fit_rows) < len(rows):  # rows held out: new samples
-            held_out = fit_rows, eval_rows, network
-        if not blend:
-            return None, held_out
+            found = (rows, mask, validation, _row_levels(mask[validation], r))
+            network = self._predictor(self._combined(members), validated, mean,
+                                      scale)
+        elif crossfit is not None:
+            found = held_out_fold(crossfit, mask, r)
+            network = self._predictor(members[0], validated, mean, scale)
+        else:
+            return None, None
+        if found is None:
+            return None, None
+        fit_rows, train_mask, eval_rows, levels = found
+        by_rows = validation is not None or crossfit.by_rows
+        predict, blend = network, None
+        if self._plan.blend:
+            blend, predict = self._fit_low_rank(validated, mask, mean, scale,
+                                                found, network, r)
+        panel = None
+        if by_rows:
+            panel = fit_panel(self, genes, mask, mean, scale, numeric, codes,
+                              fit_rows, eval_rows, predict, rng)
+        return blend, panel
+
+    def _fit_low_rank(self, validated, mask, mean, scale, found, network, r):
+        """``(blend, predict)``: what ``_set_blend`` stores of the low-rank
+        blend, and ``predict(rows, visible)`` of the blend measured (the
+        network's, with a low-rank model fitted without the held-out data).
+
+        ``found`` is ``(training rows, training mask, evaluated rows,
+        levels)`` of the held-out data, ``network`` the network's predictions
+        of what it never saw.
+        """
+        fit_rows, train_mask, eval_rows, levels = found
+        genes, numeric, codes = validated
         low_rank = _low_rank_model(self, genes[fit_rows], train_mask[fit_rows],
                                    numeric[fit_rows], codes[fit_rows],
                                    draw_seed(r))
@@ -213,16 +179,16 @@ class _LowRankBlendMixin:
         order = np.argsort(visibility)
         visibility = np.asarray(visibility)[order]
         weights = np.asarray(weights)[order]
-        final = _low_rank_model(self, genes, mask, numeric, codes, draw_seed(r))
-        if held_out is not None:
+        seed = draw_seed(r)
+        final = None  # a weight of 1 everywhere: the low-rank model is unused
+        if (weights < 1.0).any():
+            final = _low_rank_model(self, genes, mask, numeric, codes, seed)
 
-            def blended(rows_, visible):
-                w = np.interp(visible.mean(axis=1), visibility, weights)[:, None]
-                return (w * network(rows_, visible)
-                        + (1.0 - w) * other(rows_, visible))
+        def blended(rows_, visible):
+            w = np.interp(visible.mean(axis=1), visibility, weights)[:, None]
+            return w * network(rows_, visible) + (1.0 - w) * other(rows_, visible)
 
-            held_out = fit_rows, eval_rows, blended
-        return (final, visibility, weights), held_out
+        return (final, visibility, weights), blended
 
     def _predictor(self, networks, validated, mean, scale):
         """``predict(rows, visible)``: the networks' standardized predictions
@@ -251,7 +217,7 @@ class _LowRankBlendMixin:
         blend, panel = blend
         self._low_rank = None
         self.blend_visibility_ = self.blend_weight_ = None
-        if blend is not None:
+        if blend is not None:  # (the low-rank model may be None: weight 1)
             self._low_rank, self.blend_visibility_, self.blend_weight_ = blend
         panel = {} if panel is None else panel
         self._linear = panel.get("linear")

@@ -71,6 +71,23 @@ class _Data:
         self.numeric = as_tensor(numeric[rows], device)
         self.codes = as_tensor(codes[rows], device, dtype=torch.long)
 
+    @property
+    def shape(self):
+        """``(rows, genes)``."""
+        return tuple(self.x.shape)
+
+    @property
+    def device(self):
+        return self.x.device
+
+    def subset(self, positions):
+        """The same data restricted to rows ``positions`` (a copy)."""
+        out = object.__new__(_Data)
+        idx = torch.as_tensor(positions, dtype=torch.long, device=self.device)
+        out.x, out.mask = self.x[idx], self.mask[idx]
+        out.numeric, out.codes = self.numeric[idx], self.codes[idx]
+        return out
+
     def rows(self, idx, mask_dtype=None, workspace=None):
         """Rows ``idx``: x, the mask (in x's dtype unless ``mask_dtype``;
         uint8 is a view of the bool bytes), numerical covariates, codes.

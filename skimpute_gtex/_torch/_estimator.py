@@ -14,6 +14,7 @@ from .._base import _BaseImputer
 from ..utils._compat import Interval, StrOptions, _fit_context
 from ..utils._constraints import PositiveIntegers, UnitRange
 from ..utils._progress import Progress, log
+from ._crossfit import CrossFit
 from ._data import _PREDICT_CHUNK, _Data, gene_statistics, standardized_rows
 from ._device import (
     as_tensor,
@@ -217,11 +218,12 @@ class _BaseTorchImputer(_BaseImputer):
             if validation is not None:
                 val_data = _Data(genes, mask, mean, scale, validation, numeric,
                                  codes, device)
-            members, histories, calibrator = self._train_networks(
-                data, val_data, rng, first_seeds, device, threads)
+            members, histories, crossfit = self._train_networks(
+                data, val_data, rng, first_seeds, device, threads,
+                complete=bool(mask.all()))
             # after every draw of the networks: they do not depend on it
             blend = self._fit_blend(validated, mask, mean, scale, rows,
-                                    validation, members, rng, device, threads)
+                                    validation, members, crossfit, rng)
         # success: only now does the estimator get its fitted state
         self._set_networks(members)
         self._set_blend(blend)
@@ -229,7 +231,8 @@ class _BaseTorchImputer(_BaseImputer):
         self._set_history(histories)
         self.precision_ = resolve_precision(self.precision, device)
         self._thread_choices = threads.choices
-        self._set_calibration(calibrator, members)  # needs mean_ and scale_
+        # needs mean_ and scale_
+        self._set_calibration(members, data, val_data, crossfit, first_seeds[0])
         return validated
 
     def _fit_standardization(self, genes, mask):
@@ -259,9 +262,20 @@ class _BaseTorchImputer(_BaseImputer):
         perm = rng.permutation(n_samples)
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
-    def _train_networks(self, data, val_data, rng, first_seeds, device, threads):
-        """Train the ensemble; returns ``(members, histories, calibrator)``."""
-        n_rows, n_genes = data.x.shape
+    def _cross_fitted(self, complete):
+        """Whether the networks are cross-fitted (:mod:`._crossfit`): for
+        out-of-sample predictions when no rows are held out for early
+        stopping and the blend, the panels' weights or calibration need
+        them."""
+        if self._plan.early_stopping:
+            return False
+        panels = getattr(self, "gene_panel", False) and complete
+        return self._plan.blend or self.calibration or panels
+
+    def _train_networks(self, data, val_data, rng, first_seeds, device, threads,
+                        complete=False):
+        """Train the ensemble; returns ``(members, histories, crossfit)``."""
+        n_rows, n_genes = data.shape
         vocab_sizes = [len(c) for c in self.categories_] if data.codes.shape[1] else []
         shape = (n_genes, data.numeric.shape[1], vocab_sizes)
         # one network's schedule: the step budget applies without early stopping
@@ -273,8 +287,12 @@ class _BaseTorchImputer(_BaseImputer):
         )
         n_members = self._plan.n_members(steps_per_epoch)
         val_seed = draw_seed(rng) if val_data is not None else None
-        # calibration=True (_uncertainty.py): held-out entries per network
-        calibrator = self._calibrator(data, val_data, n_members, first_seeds[0])
+        crossfit = None
+        if (self._cross_fitted(complete)
+                and CrossFit.possible(n_rows, n_members, complete)):
+            # a seed of its own, derived without drawing from the fit's stream
+            crossfit = CrossFit(data, n_members, complete,
+                                draw_seed(np.random.RandomState(first_seeds[0])))
         log(self, self.verbose >= 2,
             f"training {n_members} network(s) on {n_rows} samples x "
             f"{n_genes} genes, device={device}")
@@ -287,7 +305,7 @@ class _BaseTorchImputer(_BaseImputer):
 
         def train_one(k, member_threads):
             return self._train_member(
-                shape, data if calibrator is None else calibrator.member_data(k),
+                shape, data if crossfit is None else crossfit.member_data(data, k),
                 val_data, val_seed, *seeds[k], device,
                 batch_size, epochs, progress, k, member_threads or threads,
             )
@@ -307,7 +325,7 @@ class _BaseTorchImputer(_BaseImputer):
             f"{n_genes} genes (covariates: {covs or 'none'}), "
             f"{sum(h.n_iter for h in histories)} epochs"
         )
-        return members, histories, calibrator
+        return members, histories, crossfit
 
     def _combined(self, members):
         """``{network name: the network, or the average of the members'}``."""
@@ -330,7 +348,7 @@ class _BaseTorchImputer(_BaseImputer):
         """Raise on a blend that the other parameters rule out."""
 
     def _fit_blend(self, validated, mask, mean, scale, rows, validation,
-                   members, rng, device, threads):
+                   members, crossfit, rng):
         """What ``_set_blend`` stores, computed without changing ``self``."""
         return None
 
@@ -360,11 +378,7 @@ class _BaseTorchImputer(_BaseImputer):
             self.validation_scores_ = None
             self.best_validation_score_ = None
 
-    def _calibrator(self, data, val_data, n_members, seed):
-        """None, or what holds out entries for calibration (``_uncertainty``)."""
-        return None
-
-    def _set_calibration(self, calibrator, members):
+    def _set_calibration(self, members, data, val_data, crossfit, seed):
         """Set the calibration's fitted attributes from the trained members."""
 
     def _train_member(self, shape, data, val_data, val_seed, init_seed, train_seed,
@@ -384,7 +398,7 @@ class _BaseTorchImputer(_BaseImputer):
                 score = self._validation_score(networks, val_data, val_seed)
             history = train(
                 self, modules=networks, step=step, optimizers=optimizers,
-                validation_score=score, n_rows=data.x.shape[0],
+                validation_score=score, n_rows=data.shape[0],
                 batch_size=batch_size, epochs=epochs, device=device,
                 generator=generator, progress=progress, network=index,
                 threads=threads,

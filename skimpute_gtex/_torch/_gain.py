@@ -424,7 +424,7 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
 
     def _make_step(self, networks, data, generator):
         G, D = networks["generator_"], networks.get("discriminator_")
-        device = data.x.device
+        device = data.device
         opt_g = make_optimizer(self, G.parameters(), device)
         opt_d = None if D is None else make_optimizer(self, D.parameters(), device)
         low, high = self._plan.mask_range

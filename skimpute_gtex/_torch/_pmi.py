@@ -491,10 +491,10 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
 
     def _make_step(self, networks, data, generator):
         net = networks["module_"]
-        device = data.x.device
+        device = data.device
         optimizer = make_optimizer(self, net.parameters(), device)
         low, high = self._plan.mask_range
-        n_genes = data.x.shape[1]
+        n_genes = data.shape[1]
         draw_keep = _keep_sampler(generator, device)
         # the network's input matrix and every other per-step tensor of the
         # size of a batch or of a weight matrix are reused by every step

@@ -6,11 +6,11 @@ How the intervals are calibrated (``calibration=True``; docs/uncertainty.rst):
    saw, neither as input nor as training target, get an out-of-sample
    residual (in standardized units, after clipping):
 
-   - without early stopping (every row trains; small studies), the observed
-     training entries are split at random into ``max(n_members, 8)`` folds
-     and network ``k`` of the ensemble trains without fold ``k``; its
-     residuals on fold ``k`` are out of fold (cross-fitting, the ensemble's
-     networks are the folds' models);
+   - without early stopping (every row trains; small studies), the
+     ensemble's networks are cross-fitted (``_crossfit.py``): network ``k``
+     trains without fold ``k`` of ``max(n_members, 8)`` folds of the observed
+     entries (of the rows, when the training data are complete) and its
+     residuals on fold ``k`` are out of fold;
    - with early stopping, the held-out validation rows, never trained on,
      are predicted by the whole ensemble with part of their observed entries
      hidden (training is unchanged).
@@ -47,7 +47,6 @@ from ._data import _PREDICT_CHUNK
 from ._device import draw_seed, make_generator
 from ._threads import Threads
 
-_N_FOLDS = 8  # at least this many folds: a network misses 1/8 of the entries
 _SHRINK = 20.0  # prior weight (in entries) of the global scale, per gene
 _MAX_RESIDUALS = 200_000  # residuals used to fit the normalisation
 _MAX_SCORES = 50_000  # scores kept for the quantile and the draws
@@ -56,67 +55,48 @@ _KEEP_LOW = 0.3  # remaining entries visible with probability U(_KEEP_LOW, 1)
 _BIN_SIZE, _MAX_BINS = 1000, 20  # g(r): bins of the observed fraction
 
 
-class _HeldOut:
-    """Training data of one network of the ensemble: fold ``k`` is missing.
-
-    Only ``rows`` (what the step functions read) and ``x`` (shape, device)
-    are used by training; the held-out entries are removed from the mask of
-    every mini-batch, so they are neither input nor target.
-    """
-
-    def __init__(self, data, fold, k):
-        self.x = data.x
-        self._data, self._fold, self._k = data, fold, k
-
-    def rows(self, idx, mask_dtype=None, workspace=None):
-        x, mask, numeric, codes = self._data.rows(
-            idx, mask_dtype=mask_dtype, workspace=workspace)
-        return x, mask * (self._fold[idx] != self._k), numeric, codes
-
-
 class _Calibrator:
     """Out-of-sample residuals of one fit; see the module docstring."""
 
-    def __init__(self, estimator, data, val_data, n_members, seed):
+    def __init__(self, estimator, seed):
         self.estimator = estimator
-        self.data, self.val_data = data, val_data
         self.generator = make_generator(seed, "cpu")
-        self.fold = None
-        if val_data is None:
-            self.n_folds = max(n_members, _N_FOLDS)
-            fold = torch.randint(
-                self.n_folds, tuple(data.x.shape), generator=self.generator,
-                dtype=torch.uint8,
-            )
-            self.fold = fold.to(data.x.device)
-
-    def member_data(self, k):
-        if self.fold is None:
-            return self.data
-        return _HeldOut(self.data, self.fold, k)
 
     def _uniform(self, n, low, high):
         return low + (high - low) * torch.rand((n, 1), generator=self.generator)
 
-    def residuals(self, members):
-        """``(residuals, gene index, observed fraction)`` of the held-out entries."""
+    def residuals(self, members, data, val_data, crossfit):
+        """``(residuals, gene index, observed fraction)`` of the held-out
+        entries: of the validation rows (``val_data``, predicted by the
+        ensemble) or of each network's fold of ``crossfit``."""
         for networks in members:
             for m in networks.values():
                 m.eval()
         out = []
+        if crossfit is None and val_data is None:
+            return None
         with torch.no_grad():
-            if self.fold is None:
-                data, repeats = self.val_data, _VALIDATION_REPEATS
-                expected = float(data.mask.sum()) * repeats * (1 - _KEEP_LOW) / 2
+            if crossfit is None:
+                expected = (float(val_data.mask.sum()) * _VALIDATION_REPEATS
+                            * (1 - _KEEP_LOW) / 2)
                 rate = min(1.0, _MAX_RESIDUALS / max(expected, 1.0))
-                for _ in range(repeats):
-                    out.extend(self._chunks(data, members, None, rate))
-            else:
-                n_folds = self.n_folds
-                expected = float(self.data.mask.sum()) * len(members) / n_folds
+                for _ in range(_VALIDATION_REPEATS):
+                    out.extend(self._chunks(val_data, members, None, rate))
+            elif crossfit.by_rows:  # each network's rows are new samples to it
+                expected = (float(data.mask.sum()) * _VALIDATION_REPEATS
+                            * (1 - _KEEP_LOW) / 2 * len(members) / crossfit.n_folds)
                 rate = min(1.0, _MAX_RESIDUALS / max(expected, 1.0))
                 for k, networks in enumerate(members):
-                    out.extend(self._chunks(self.data, [networks], k, rate))
+                    fold = data.subset(crossfit.held_out_rows(k))
+                    for _ in range(_VALIDATION_REPEATS):
+                        out.extend(self._chunks(fold, [networks], None, rate))
+            else:
+                self.fold = crossfit.fold
+                expected = (float(data.mask.sum()) * len(members)
+                            / crossfit.n_folds)
+                rate = min(1.0, _MAX_RESIDUALS / max(expected, 1.0))
+                for k, networks in enumerate(members):
+                    out.extend(self._chunks(data, [networks], k, rate))
         if not out:
             return None
         res, gene, r = (np.concatenate(parts) for parts in zip(*out))
@@ -124,11 +104,11 @@ class _Calibrator:
 
     def _chunks(self, data, members, k, rate):
         est = self.estimator
-        n_rows, n_genes = data.x.shape
+        n_rows, n_genes = data.shape
         g = self.generator
         for start in range(0, n_rows, _PREDICT_CHUNK):
             idx = torch.arange(start, min(start + _PREDICT_CHUNK, n_rows),
-                               device=data.x.device)
+                               device=data.device)
             x, mask, numeric, codes = (t.cpu() for t in data.rows(idx))
             n = x.shape[0]
             if k is None:  # validation rows: hide part of the observed entries
@@ -264,19 +244,14 @@ class _UncertaintyMixin:
     _noise_draws = False
 
     # ------------------------------------------------------------- fitting
-    def _calibrator(self, data, val_data, n_members, seed):
-        if not self.calibration:
-            return None
-        # a seed of its own, derived without drawing from the fit's stream
-        seed = draw_seed(np.random.RandomState(seed))
-        return _Calibrator(self, data, val_data, n_members, seed)
-
-    def _set_calibration(self, calibrator, members):
+    def _set_calibration(self, members, data, val_data, crossfit, seed):
         self.calibration_scores_ = None
         self.interval_scale_ = None
-        if calibrator is None:
+        if not self.calibration:
             return
-        found = calibrator.residuals(members)
+        # a seed of its own, derived without drawing from the fit's stream
+        calibrator = _Calibrator(self, draw_seed(np.random.RandomState(seed + 1)))
+        found = calibrator.residuals(members, data, val_data, crossfit)
         if found is None or found[0].size < 2:
             warnings.warn(
                 f"{type(self).__name__}: too few held-out observed entries to "

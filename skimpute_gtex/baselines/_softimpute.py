@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import _BaseImputer
 from ..utils._compat import Interval, StrOptions, _fit_context
+from ..utils._linalg import singular
 from ._common import one_hot
 
 _ROW_BLOCK = 256  # rows per block in transform: bounded memory
@@ -31,10 +32,12 @@ def _missing_grams(miss, w):
 
 
 def _svt(filled, lam):
-    """Singular value soft-thresholding: ``(U, d - lam, Vt)`` with d > lam."""
-    u, d, vt = np.linalg.svd(filled, full_matrices=False)
+    """Singular value soft-thresholding: ``(U, d - lam, d, Vt)`` of the
+    singular values ``d > lam`` (through :func:`~..utils._linalg.singular`)."""
+    d, vt = singular(filled)
     keep = d > lam
-    return u[:, keep], d[keep] - lam, d[keep], vt[keep]
+    d, vt = d[keep], vt[keep]
+    return (filled @ vt.T) / d, d - lam, d, vt
 
 
 def soft_impute(values, mask, lam, *, start=None, max_iter=100, tol=1e-4):
