@@ -7,7 +7,7 @@ import torch
 
 from skimpute_gtex import PMIImputer
 from skimpute_gtex._panel import mixture_weight as _weight
-from skimpute_gtex._torch._blend import held_out_fold
+from skimpute_gtex._torch._blend import held_out_fold, weighing_levels
 from skimpute_gtex._torch._crossfit import N_FOLDS, CrossFit
 from skimpute_gtex._torch._data import _Data
 
@@ -52,11 +52,11 @@ def test_entry_folds_hide_each_networks_fold_from_it():
         assert not (seen.numpy().astype(bool) & fold).any()
         np.testing.assert_array_equal(seen.numpy().astype(bool), mask & ~fold)
     # fold 0's held-out entries are observed, and no gene loses them all
-    train_rows, train_mask, eval_rows, levels = held_out_fold(
-        crossfit, mask, np.random.RandomState(0))
+    found = held_out_fold(crossfit, mask)
+    _, train_mask, eval_rows, _ = found
     held = mask & ~train_mask
     assert held.any() and not (held & ~mask).any()
-    for visible, target in levels:
+    for visible, target in weighing_levels(found, np.random.RandomState(0)):
         assert not (visible & target).any()
         assert not (target & ~held[eval_rows]).any()
 
@@ -69,8 +69,8 @@ def test_row_folds_are_balanced_new_samples():
     assert sizes.max() - sizes.min() <= 1 and sizes.sum() == 21
     member = crossfit.member_data(data, 0)
     assert member.shape == (21 - sizes[0], 4)
-    train_rows, _, eval_rows, levels = held_out_fold(
-        crossfit, mask, np.random.RandomState(0))
+    train_rows, _, eval_rows, held = held_out_fold(crossfit, mask)
+    assert held is None
     assert np.intersect1d(train_rows, eval_rows).size == 0
     assert len(train_rows) + len(eval_rows) == 21
     assert not CrossFit.possible(2, 1, by_rows=True)

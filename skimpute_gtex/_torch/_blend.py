@@ -52,22 +52,13 @@ _ENTRY_LEVELS = (1.0, 0.5)
 _ROW_LEVELS = (0.75, 0.25)
 
 
-def _row_levels(observed, rng):
-    levels = []
-    for keep in _ROW_LEVELS:
-        visible = observed & (rng.random_sample(observed.shape) < keep)
-        levels.append((visible, observed & ~visible))
-    return levels
-
-
-def held_out_fold(crossfit, mask, rng):
+def held_out_fold(crossfit, mask):
     """What fold 0 of ``crossfit`` holds out of the training data.
 
-    Returns ``(training rows, training mask, evaluated rows, levels)``, each
-    level a ``(visible, target)`` pair of masks of the evaluated rows, or
-    None when fold 0 holds nothing. Complete data: the rows of fold 0, with
-    part of their entries visible; otherwise the observed entries of fold 0,
-    with the other observed entries of their row visible, or half of them.
+    Returns ``(training rows, training mask, evaluated rows, held)``, or
+    None when fold 0 holds nothing: on complete data the rows of fold 0
+    (``held`` is None: any of their entries can be hidden), otherwise the
+    observed entries of fold 0 (``held``, a mask of the evaluated rows).
     """
     n_rows = mask.shape[0]
     if crossfit.by_rows:
@@ -75,7 +66,7 @@ def held_out_fold(crossfit, mask, rng):
         if eval_rows.size == 0:
             return None
         fit_rows = np.setdiff1d(np.arange(n_rows), eval_rows)
-        return fit_rows, mask, eval_rows, _row_levels(mask[eval_rows], rng)
+        return fit_rows, mask, eval_rows, None
     held = crossfit.held_out_entries(0) & mask
     train_mask = mask & ~held
     # a gene left without observed entries cannot be learnt without them
@@ -83,13 +74,25 @@ def held_out_fold(crossfit, mask, rng):
     eval_rows = np.flatnonzero(held.any(axis=1))
     if eval_rows.size == 0:
         return None
-    levels = [
-        (train_mask[eval_rows]
-         & (rng.random_sample((len(eval_rows), mask.shape[1])) < keep),
-         held[eval_rows])
-        for keep in _ENTRY_LEVELS
-    ]
-    return np.arange(n_rows), train_mask, eval_rows, levels
+    return np.arange(n_rows), train_mask, eval_rows, held[eval_rows]
+
+
+def weighing_levels(found, rng):
+    """``[(visible, target)]`` masks of the evaluated rows of ``found`` (as
+    :func:`held_out_fold` returns it) at which the weight is measured:
+    held-out entries with the other observed entries of their row visible,
+    or half of them; held-out rows with three quarters or a quarter of their
+    observed entries visible, the others the targets."""
+    _, train_mask, eval_rows, held = found
+    observed = train_mask[eval_rows]
+    if held is None:
+        levels = []
+        for keep in _ROW_LEVELS:
+            visible = observed & (rng.random_sample(observed.shape) < keep)
+            levels.append((visible, observed & ~visible))
+        return levels
+    return [(observed & (rng.random_sample(observed.shape) < keep), held)
+            for keep in _ENTRY_LEVELS]
 
 
 def _low_rank_model(self, genes, mask, numeric, codes, seed):
@@ -126,40 +129,39 @@ class _LowRankBlendMixin:
         ensemble), or fold 0 of the cross-fit (by network 0).
         """
         genes, numeric, codes = validated
-        r = np.random.RandomState(draw_seed(rng))
         if validation is not None:
-            found = (rows, mask, validation, _row_levels(mask[validation], r))
+            found = rows, mask, validation, None
             network = self._predictor(self._combined(members), validated, mean,
                                       scale)
         elif crossfit is not None:
-            found = held_out_fold(crossfit, mask, r)
+            found = held_out_fold(crossfit, mask)
             network = self._predictor(members[0], validated, mean, scale)
         else:
             return None, None
         if found is None:
             return None, None
-        fit_rows, train_mask, eval_rows, levels = found
-        by_rows = validation is not None or crossfit.by_rows
+        fit_rows, _, eval_rows, held = found
         predict, blend = network, None
         if self._plan.blend:
             blend, predict = self._fit_low_rank(validated, mask, mean, scale,
-                                                found, network, r)
+                                                found, network, rng)
         panel = None
-        if by_rows:
+        if held is None:  # rows held out: new samples
             panel = fit_panel(self, genes, mask, mean, scale, numeric, codes,
                               fit_rows, eval_rows, predict, rng)
         return blend, panel
 
-    def _fit_low_rank(self, validated, mask, mean, scale, found, network, r):
+    def _fit_low_rank(self, validated, mask, mean, scale, found, network, rng):
         """``(blend, predict)``: what ``_set_blend`` stores of the low-rank
         blend, and ``predict(rows, visible)`` of the blend measured (the
         network's, with a low-rank model fitted without the held-out data).
 
-        ``found`` is ``(training rows, training mask, evaluated rows,
-        levels)`` of the held-out data, ``network`` the network's predictions
-        of what it never saw.
+        ``found`` is the held-out data (:func:`held_out_fold`), ``network``
+        the network's predictions of what it never saw.
         """
-        fit_rows, train_mask, eval_rows, levels = found
+        r = np.random.RandomState(draw_seed(rng))
+        fit_rows, train_mask, eval_rows, _ = found
+        levels = weighing_levels(found, r)
         genes, numeric, codes = validated
         low_rank = _low_rank_model(self, genes[fit_rows], train_mask[fit_rows],
                                    numeric[fit_rows], codes[fit_rows],

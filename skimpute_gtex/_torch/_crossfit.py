@@ -12,8 +12,11 @@ without fold ``k``, so that its predictions of fold ``k`` are out of sample.
 - Complete data (a reference, used only on new samples) are split by row:
   a held-out row is a new sample to the network that misses it.
 
-Each network learns from 1/``N_FOLDS`` fewer entries (or rows), but every
-entry is learnt by the other networks of the ensemble.
+The low-rank blend and the gene panels need one such network: only network
+0 is cross-fitted, and the ensemble as a whole misses 1/``N_FOLDS`` of the
+data of one of its networks. Calibration needs every network's residuals:
+each learns from 1/``N_FOLDS`` fewer entries (or rows), and every entry is
+learnt by the other networks of the ensemble.
 """
 
 import numpy as np
@@ -45,12 +48,14 @@ class CrossFit:
     """The folds of one fit; see the module docstring.
 
     ``by_rows``: split the rows (complete data), else the observed entries.
-    The folds are drawn from ``seed`` alone.
+    Only the first ``n_crossed`` networks train without their fold (the
+    others see all the data). The folds are drawn from ``seed`` alone.
     """
 
-    def __init__(self, data, n_members, by_rows, seed):
+    def __init__(self, data, n_members, by_rows, seed, n_crossed=None):
         self.n_folds = max(n_members, N_FOLDS)
         self.by_rows = by_rows
+        self.n_crossed = n_members if n_crossed is None else n_crossed
         generator = torch.Generator().manual_seed(int(seed))
         n_rows = data.shape[0]
         if by_rows:
@@ -72,7 +77,10 @@ class CrossFit:
         return n_rows - -(-n_rows // n_folds) >= 2
 
     def member_data(self, data, k):
-        """The training data of network ``k``: ``data`` without fold ``k``."""
+        """The training data of network ``k``: ``data`` without fold ``k``
+        (``data`` itself for a network that is not cross-fitted)."""
+        if k >= self.n_crossed:
+            return data
         if self.by_rows:
             return data.subset(np.flatnonzero(self.row_fold != k))
         return _WithoutEntries(data, self.fold, k)

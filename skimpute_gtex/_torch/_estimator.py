@@ -291,8 +291,10 @@ class _BaseTorchImputer(_BaseImputer):
         if (self._cross_fitted(complete)
                 and CrossFit.possible(n_rows, n_members, complete)):
             # a seed of its own, derived without drawing from the fit's stream
+            # calibration needs every network's residuals, the rest network 0's
             crossfit = CrossFit(data, n_members, complete,
-                                draw_seed(np.random.RandomState(first_seeds[0])))
+                                draw_seed(np.random.RandomState(first_seeds[0])),
+                                n_crossed=n_members if self.calibration else 1)
         log(self, self.verbose >= 2,
             f"training {n_members} network(s) on {n_rows} samples x "
             f"{n_genes} genes, device={device}")

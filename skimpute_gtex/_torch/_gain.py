@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 
 from ..utils._compat import Interval, _fit_context
 from ..utils._constraints import UnitRange
+from ..utils._docstrings import fill_doc
 from ._device import autocast, draw_seed, make_generator
 from ._estimator import _BaseTorchImputer
 from ._networks import ConditionalMLP
@@ -16,6 +17,7 @@ from ._optim import make_optimizer
 from ._uncertainty import _stack, _UncertaintyMixin
 
 
+@fill_doc
 class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
     """GAIN-GTEx: a covariate-conditioned generative adversarial imputer.
 
@@ -50,11 +52,8 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         Whether the covariate columns are appended after the genes.
     hidden_layer_sizes : int or tuple of int, default=(512, 512)
         Hidden blocks of both the generator and the discriminator.
-    dropout : float or "auto", default="auto"
-        Dropout probability after each hidden block. ``"auto"``: 0.5 below
-        1,000 samples, 0.2 from 1,000 on (:ref:`user_guide_regimes`).
-    batch_norm : bool, default=True
-        Whether hidden blocks use batch normalisation.
+    {dropout}
+    {batch_norm}
     pseudo_mask_range : tuple of float (low, high) or "auto", default="auto"
         Per example, the probability that an observed entry stays visible is
         drawn from ``U(low, high)``; both ends are used. ``"auto"``:
@@ -86,86 +85,24 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         reproduce a fit made with a fixed size, or lower it when training
         runs out of memory on the device. Accuracy and time per batch size
         are in :ref:`benchmarks`.
-    learning_rate : {"constant", "adaptive"}, default="adaptive"
-        ``"adaptive"``: when the monitored score has not improved for
-        ``n_iter_no_change`` epochs, the best weights are restored and the
-        learning rate divided by 10, up to twice; training stops at the third
-        plateau. ``"constant"`` stops at the first plateau. Without early
-        stopping the learning rate is constant.
+    {learning_rate}
     learning_rate_init : float, default=1e-3
         Adam's learning rate (both networks).
-    weight_decay : float, default=0.0
-        Decoupled weight decay (AdamW) when positive.
-    max_iter : int, default=500
-        Maximum number of epochs (passes over the training rows) per network.
-    max_steps : int or None, default=4000
-        Step budget (mini-batches) when training without early stopping: each
-        network trains for ``max_iter`` epochs or until ``max_steps`` steps
-        are done (rounded up to a whole epoch), whichever comes first. With
-        early stopping, training ends at the stopping criterion or after
-        ``max_iter`` epochs. ``None``: ``max_iter`` only.
-    n_estimators : int or "auto", default="auto"
-        Number of networks trained (each with its own initial weights,
-        mini-batches, pseudo-masks and dropout, all decided by
-        ``random_state``) whose predictions are averaged. ``"auto"`` spends
-        the step budget: below 1,000 samples, when ``max_iter`` epochs of
-        one network take fewer than ``max_steps`` steps,
-        ``max_steps // steps_per_network`` networks (at most 8) are trained;
-        otherwise one. At small n most of a single network's error is
-        variance, which averaging removes.
-    ema_decay : float in [0, 1) or None, default=0.995
-        Keep an exponential moving average of the weights with this decay
-        per step (with a warm-up, ``min(ema_decay, (1 + t) / (10 + t))`` at
-        step ``t``) and use the averaged weights for validation and
-        prediction. ``None`` uses the last (or best) weights.
-    tol : float, default=1e-4
-        Minimum improvement of the validation score that resets the patience
-        counter (early stopping only).
-    early_stopping : bool or "auto", default="auto"
-        Hold out ``validation_fraction`` of the rows, hide part of their
-        observed entries with a fixed pseudo-mask, stop when the R² on those
-        entries has not improved for ``n_iter_no_change`` epochs, and restore
-        the best weights. ``False`` trains every row for the budget
-        (``max_iter``, ``max_steps``). ``"auto"``: early stopping from 1,000
-        samples on, where a held-out tenth of the rows is a reliable signal
-        and costs the fit little; below that every row is needed for
-        training. An explicit value changes only whether rows are held out:
-        the other ``"auto"`` parameters follow the number of samples
-        (:ref:`user_guide_regimes`). When the data are too small for 2
-        validation and 2 training rows, early stopping is skipped with a
-        ``UserWarning``.
-    validation_fraction : float, default=0.1
-        Fraction of the rows held out for early stopping.
-    n_iter_no_change : int, default=10
-        Patience, in epochs.
-    clip : bool, default=True
-        Clip imputed values to each gene's range of observed training values.
-        Expression is bounded (counts and TPM are non-negative), and for genes
-        that are nearly constant, mostly zero say, clipping stops small
-        overshoots from dominating their error.
+    {weight_decay}
+    {max_iter}
+    {max_steps}
+    {n_estimators}
+    {ema_decay}
+    {tol}
+    {early_stopping}
+    {validation_fraction}
+    {n_iter_no_change}
+    {clip}
     keep_empty_features : bool, default=False
         Keep genes with no observed value in fit (filled with 0).
-    missing_values : int, float, np.nan or pd.NA, default=np.nan
-        The placeholder for missing gene values: all its occurrences in the
-        gene columns are imputed. With a number (such as 0 or -1), X may not
-        contain NaN. pandas nullable integer columns hold ``pd.NA``, which is
-        read as NaN, so either ``np.nan`` or ``pd.NA`` marks it. Covariate
-        columns are never missing values.
-    add_indicator : bool, default=False
-        If True, a :class:`~sklearn.impute.MissingIndicator` block is stacked
-        after the imputed genes (and before passed-through covariates): one
-        binary column per gene with a missing value in fit, named
-        ``missingindicator_<gene>`` by ``get_feature_names_out``. A gene without
-        missing values in fit gets no column, even if values are missing in
-        transform. Covariates are never part of it.
-    copy : bool, default=True
-        If True, the imputations are written into a copy of X. If False,
-        ``transform`` writes them into X's own memory whenever possible: X
-        dense, of floats, writeable (a NumPy array, or a DataFrame whose values
-        NumPy can write to), without ``covariates`` and with NaN as
-        ``missing_values``; otherwise into a new array. For a NumPy X the
-        returned array is then X itself, unless genes are dropped or an
-        indicator is added. ``fit`` never modifies X.
+    {missing_values}
+    {add_indicator}
+    {copy}
     device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
         Where to train; the fitted networks are kept on the CPU.
     precision : {"float32", "bfloat16", "auto"}, default="float32"
@@ -182,25 +119,10 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         (``-1`` all CPUs, ``-2`` all but one) and makes the fit reproducible
         bit for bit; ``None`` adapts it while training a large fit on the
         CPU, as for :class:`PMIImputer`. See :ref:`user_guide_threads`.
-    calibration : bool, default=False
-        Calibrate per-entry prediction intervals during ``fit``, for
-        :meth:`transform_interval` and :meth:`sample_imputations`. Without
-        early stopping (every row trains), the observed training entries are
-        split at random into ``max(n_estimators_, 8)`` folds and network
-        ``k`` of the ensemble never sees fold ``k``, whose entries then give
-        out-of-fold residuals: the fit costs the same, but each network
-        learns from 1/8 fewer entries (the imputation changes slightly). With
-        early stopping, the held-out validation rows give the residuals and
-        training is unchanged. The residuals, normalised per gene and by the
-        observed fraction of a sample, set split-conformal intervals. See
-        :ref:`uncertainty`.
-
-        .. versionadded:: 0.1.0
+    {calibration}
     random_state : int, RandomState instance or None, default=None
         Decides the whole training run; torch's global state is untouched.
-    verbose : int, default=0
-        ``1``: one progress line, updated in place, with the time left;
-        ``2``: a line per epoch (loss, validation score, time).
+    {verbose}
 
     Attributes
     ----------
@@ -209,53 +131,28 @@ class GAINImputer(_UncertaintyMixin, _BaseTorchImputer):
         (``n_estimators_ > 1``) a module averaging them (``members``).
     discriminator_ : torch.nn.Module or None
         The trained discriminator; None for GAIN-MSE.
-    mean_ : ndarray of shape (n_genes,)
-        Per-gene mean of the observed training entries.
+    {mean_}
     scale_ : ndarray of shape (n_genes,)
         Per-gene standard deviation of the observed training entries.
-    n_genes_ : int
-        Number of gene columns in X.
-    gene_indices_ : ndarray of int
-        Positions in X of the genes in the output, in output order.
+    {n_genes_}
+    {gene_indices_}
     covariate_indices_ : ndarray of int
         Positions in X of the covariate columns.
-    categories_ : list of ndarray
-        Categories of each categorical covariate column, as strings.
-    n_iter_ : int
-        Number of epochs run (per network).
-    n_estimators_ : int
-        Number of networks trained and averaged.
-    n_steps_ : int
-        Number of optimisation steps (mini-batches) run, all networks together.
-    precision_ : {"float32", "bfloat16"}
-        Arithmetic the training used: ``precision``, with ``"auto"`` resolved
-        for the device and machine of the fit.
+    {categories_}
+    {n_iter_}
+    {n_estimators_}
+    {n_steps_}
+    {precision_}
     loss_curve_ : list of float
         Generator loss per epoch.
-    validation_scores_ : list of float or None
-        Validation R² per epoch when ``early_stopping=True``.
+    {validation_scores_}
     best_validation_score_ : float or None
         Best validation R².
-    calibration_scores_ : ndarray of shape (n_scores,) or None
-        Sorted normalised conformal scores of the held-out entries (at most
-        50,000, a random subset beyond), when fitted with
-        ``calibration=True``; None otherwise.
-
-        .. versionadded:: 0.1.0
-    interval_scale_ : ndarray of shape (n_genes,) or None
-        Per-gene scale of the intervals, in the data's units: the mean
-        absolute held-out residual of the gene, shrunk toward the mean over
-        all genes; None without calibration.
-
-        .. versionadded:: 0.1.0
-    indicator_ : :class:`~sklearn.impute.MissingIndicator` or None
-        Indicator of the missing genes, fitted on the gene columns only (its
-        ``features_`` are positions among the ``n_genes_`` genes). None if
-        ``add_indicator=False``.
-    n_features_in_ : int
-        Number of columns seen in fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Column names seen in fit, when X has string column names.
+    {calibration_scores_}
+    {interval_scale_}
+    {indicator_}
+    {n_features_in_}
+    {feature_names_in_}
 
     See Also
     --------

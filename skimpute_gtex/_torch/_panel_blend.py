@@ -7,9 +7,9 @@ How ``gene_panel`` works (docs/user_guide.rst, "Gene panels"):
    on the covariates), solved when a panel is met.
 2. It weighs that regression against the network's imputations (blended with
    the low-rank model where ``blend_low_rank`` applies) on rows that the
-   networks never trained on: the early-stopping validation rows, or the rows
-   held out of a second training (the blend's, or the panels' own on a
-   complete reference without the blend). At each panel size of
+   networks never trained on: the early-stopping validation rows, or the
+   rows of fold 0 of the cross-fitted ensemble (``_crossfit.py``), predicted
+   by the network that never saw them. At each panel size of
    ``PANEL_LEVELS`` (a fraction of the genes), random panels are drawn, the
    rows' other genes are predicted both ways from the panel, and the network's
    weight minimises the squared error of the mixture (``panel_weight_``).

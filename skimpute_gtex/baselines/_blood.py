@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import _BaseImputer
 from ..utils._compat import StrOptions, _fit_context
+from ..utils._docstrings import fill_doc
 from ._common import categorical_position, group_medians, raw_categories
 
 
@@ -29,6 +30,7 @@ def _blood_profiles(genes, donors, is_blood):
     return names, profiles
 
 
+@fill_doc
 class BloodSurrogateImputer(_BaseImputer):
     """Impute a sample with the same donor's whole-blood expression.
 
@@ -78,33 +80,13 @@ class BloodSurrogateImputer(_BaseImputer):
         Value used without a blood value: the median of the gene in the
         sample's tissue (the global median for tissues unseen in fit or
         without observed values of the gene) or the global median.
-    covariate_output : {"drop", "passthrough"}, default="drop"
-        Whether the covariate columns are appended, unchanged, after the genes
-        in the output of ``transform``.
+    {covariate_output}
     keep_empty_features : bool, default=False
         Keep genes with no observed value in fit in the output (filled with
         0); otherwise drop them.
-    missing_values : int, float, np.nan or pd.NA, default=np.nan
-        The placeholder for missing gene values: all its occurrences in the
-        gene columns are imputed. With a number (such as 0 or -1), X may not
-        contain NaN. pandas nullable integer columns hold ``pd.NA``, which is
-        read as NaN, so either ``np.nan`` or ``pd.NA`` marks it. Covariate
-        columns are never missing values.
-    add_indicator : bool, default=False
-        If True, a :class:`~sklearn.impute.MissingIndicator` block is stacked
-        after the imputed genes (and before passed-through covariates): one
-        binary column per gene with a missing value in fit, named
-        ``missingindicator_<gene>`` by ``get_feature_names_out``. A gene without
-        missing values in fit gets no column, even if values are missing in
-        transform. Covariates are never part of it.
-    copy : bool, default=True
-        If True, the imputations are written into a copy of X. If False,
-        ``transform`` writes them into X's own memory whenever possible: X
-        dense, of floats, writeable (a NumPy array, or a DataFrame whose values
-        NumPy can write to), without ``covariates`` and with NaN as
-        ``missing_values``; otherwise into a new array. For a NumPy X the
-        returned array is then X itself, unless genes are dropped or an
-        indicator is added. ``fit`` never modifies X.
+    {missing_values}
+    {add_indicator}
+    {copy}
 
     Attributes
     ----------

@@ -5,9 +5,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import _BaseImputer
 from ..utils._compat import _fit_context
+from ..utils._docstrings import fill_doc
 from ._common import categorical_position, group_medians
 
 
+@fill_doc
 class TissueMedianImputer(_BaseImputer):
     """Impute each gene with its median in the sample's tissue.
 
@@ -32,33 +34,13 @@ class TissueMedianImputer(_BaseImputer):
         whose categories get their own medians. ``None`` uses the global
         median only. A name that is not in a given spec is ignored with a
         warning.
-    covariate_output : {"drop", "passthrough"}, default="drop"
-        Whether the covariate columns are appended, unchanged, after the genes
-        in the output of ``transform``.
+    {covariate_output}
     keep_empty_features : bool, default=False
         Keep genes with no observed value in fit in the output (filled with
         0); otherwise drop them.
-    missing_values : int, float, np.nan or pd.NA, default=np.nan
-        The placeholder for missing gene values: all its occurrences in the
-        gene columns are imputed. With a number (such as 0 or -1), X may not
-        contain NaN. pandas nullable integer columns hold ``pd.NA``, which is
-        read as NaN, so either ``np.nan`` or ``pd.NA`` marks it. Covariate
-        columns are never missing values.
-    add_indicator : bool, default=False
-        If True, a :class:`~sklearn.impute.MissingIndicator` block is stacked
-        after the imputed genes (and before passed-through covariates): one
-        binary column per gene with a missing value in fit, named
-        ``missingindicator_<gene>`` by ``get_feature_names_out``. A gene without
-        missing values in fit gets no column, even if values are missing in
-        transform. Covariates are never part of it.
-    copy : bool, default=True
-        If True, the imputations are written into a copy of X. If False,
-        ``transform`` writes them into X's own memory whenever possible: X
-        dense, of floats, writeable (a NumPy array, or a DataFrame whose values
-        NumPy can write to), without ``covariates`` and with NaN as
-        ``missing_values``; otherwise into a new array. For a NumPy X the
-        returned array is then X itself, unless genes are dropped or an
-        indicator is added. ``fit`` never modifies X.
+    {missing_values}
+    {add_indicator}
+    {copy}
 
     Attributes
     ----------

@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import _BaseImputer
 from ..utils._compat import Interval, StrOptions, _fit_context
+from ..utils._docstrings import fill_doc
 from ..utils._linalg import singular
 from ._common import one_hot
 
@@ -64,6 +65,7 @@ def soft_impute(values, mask, lam, *, start=None, max_iter=100, tol=1e-4):
     return z, vt, shrink, it
 
 
+@fill_doc
 class SoftImputeImputer(_BaseImputer):
     """Low-rank imputation by nuclear-norm regularised matrix completion.
 
@@ -105,27 +107,9 @@ class SoftImputeImputer(_BaseImputer):
         Whether the covariate columns are appended after the genes.
     keep_empty_features : bool, default=False
         Keep genes with no observed value in fit (filled with 0).
-    missing_values : int, float, np.nan or pd.NA, default=np.nan
-        The placeholder for missing gene values: all its occurrences in the
-        gene columns are imputed. With a number (such as 0 or -1), X may not
-        contain NaN. pandas nullable integer columns hold ``pd.NA``, which is
-        read as NaN, so either ``np.nan`` or ``pd.NA`` marks it. Covariate
-        columns are never missing values.
-    add_indicator : bool, default=False
-        If True, a :class:`~sklearn.impute.MissingIndicator` block is stacked
-        after the imputed genes (and before passed-through covariates): one
-        binary column per gene with a missing value in fit, named
-        ``missingindicator_<gene>`` by ``get_feature_names_out``. A gene without
-        missing values in fit gets no column, even if values are missing in
-        transform. Covariates are never part of it.
-    copy : bool, default=True
-        If True, the imputations are written into a copy of X. If False,
-        ``transform`` writes them into X's own memory whenever possible: X
-        dense, of floats, writeable (a NumPy array, or a DataFrame whose values
-        NumPy can write to), without ``covariates`` and with NaN as
-        ``missing_values``; otherwise into a new array. For a NumPy X the
-        returned array is then X itself, unless genes are dropped or an
-        indicator is added. ``fit`` never modifies X.
+    {missing_values}
+    {add_indicator}
+    {copy}
     random_state : int, RandomState instance or None, default=None
         Decides the entries hidden to choose the penalty.
 

@@ -12,6 +12,7 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.utils import check_array
 
 from ..utils._compat import StrOptions, validate_params
+from ..utils._docstrings import fill_doc
 
 _COMMON_CONSTRAINTS = {
     "X_true": ["array-like"],
@@ -172,6 +173,7 @@ def _dispatch(score_func, X_true, X_imputed, mask, groups):
 
 
 @validate_params(_COMMON_CONSTRAINTS, prefer_skip_nested_validation=True)
+@fill_doc
 def masked_r2_score(
     X_true, X_imputed, mask, *, groups=None, multioutput="uniform_average"
 ):
@@ -189,12 +191,9 @@ def masked_r2_score(
 
     Parameters
     ----------
-    X_true : array-like of shape (n_samples, n_genes)
-        True values. May be NaN outside the mask.
-    X_imputed : array-like of shape (n_samples, n_genes)
-        Imputed values.
-    mask : array-like of bool of shape (n_samples, n_genes)
-        True where an entry was hidden from the imputer and is scored.
+    {X_true}
+    {X_imputed}
+    {mask}
     groups : array-like of shape (n_samples,), default=None
         Optional sample labels (for example tissues). If given, the score is
         computed separately on the rows of each group.
@@ -262,6 +261,7 @@ def masked_r2_score(
 
 
 @validate_params(_COMMON_CONSTRAINTS, prefer_skip_nested_validation=True)
+@fill_doc
 def masked_pearson_r(
     X_true, X_imputed, mask, *, groups=None, multioutput="uniform_average"
 ):
@@ -273,12 +273,9 @@ def masked_pearson_r(
 
     Parameters
     ----------
-    X_true : array-like of shape (n_samples, n_genes)
-        True values. May be NaN outside the mask.
-    X_imputed : array-like of shape (n_samples, n_genes)
-        Imputed values.
-    mask : array-like of bool of shape (n_samples, n_genes)
-        True where an entry was hidden from the imputer and is scored.
+    {X_true}
+    {X_imputed}
+    {mask}
     groups : array-like of shape (n_samples,), default=None
         Optional sample labels (for example tissues). If given, the score is
         computed separately on the rows of each group.
@@ -340,6 +337,7 @@ def masked_pearson_r(
 
 
 @validate_params(_COMMON_CONSTRAINTS, prefer_skip_nested_validation=True)
+@fill_doc
 def masked_mean_squared_error(
     X_true, X_imputed, mask, *, groups=None, multioutput="uniform_average"
 ):
@@ -347,20 +345,11 @@ def masked_mean_squared_error(
 
     Parameters
     ----------
-    X_true : array-like of shape (n_samples, n_genes)
-        True values. May be NaN outside the mask.
-    X_imputed : array-like of shape (n_samples, n_genes)
-        Imputed values.
-    mask : array-like of bool of shape (n_samples, n_genes)
-        True where an entry was hidden from the imputer and is scored.
-    groups : array-like of shape (n_samples,), default=None
-        Optional sample labels (for example tissues). If given, the error is
-        computed separately on the rows of each group.
-    multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
-        ``"uniform_average"``: pooled over all masked entries of all genes
-        (every masked entry weighs the same, so genes with more masked entries
-        weigh more). ``"raw_values"``: one value per gene over its own masked
-        entries (NaN for a gene with no masked entry).
+    {X_true}
+    {X_imputed}
+    {mask}
+    {groups}
+    {error_multioutput}
 
     Returns
     -------
@@ -373,14 +362,7 @@ def masked_mean_squared_error(
     --------
     masked_root_mean_squared_error : its square root.
 
-    Notes
-    -----
-    With ``"uniform_average"`` and no masked entry at all, the error is NaN and
-    an :class:`~sklearn.exceptions.UndefinedMetricWarning` is raised.
-
-    Only the entries where ``mask`` is True are scored; the values of
-    ``X_true`` and ``X_imputed`` elsewhere are ignored (they may be NaN).
-    Masked entries must be finite in both arrays.
+    {error_notes}
 
     Examples
     --------
@@ -404,6 +386,7 @@ def masked_mean_squared_error(
 
 
 @validate_params(_COMMON_CONSTRAINTS, prefer_skip_nested_validation=True)
+@fill_doc
 def masked_root_mean_squared_error(
     X_true, X_imputed, mask, *, groups=None, multioutput="uniform_average"
 ):
@@ -414,20 +397,11 @@ def masked_root_mean_squared_error(
 
     Parameters
     ----------
-    X_true : array-like of shape (n_samples, n_genes)
-        True values. May be NaN outside the mask.
-    X_imputed : array-like of shape (n_samples, n_genes)
-        Imputed values.
-    mask : array-like of bool of shape (n_samples, n_genes)
-        True where an entry was hidden from the imputer and is scored.
-    groups : array-like of shape (n_samples,), default=None
-        Optional sample labels (for example tissues). If given, the error is
-        computed separately on the rows of each group.
-    multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
-        ``"uniform_average"``: pooled over all masked entries of all genes
-        (every masked entry weighs the same, so genes with more masked entries
-        weigh more). ``"raw_values"``: one value per gene over its own masked
-        entries (NaN for a gene with no masked entry).
+    {X_true}
+    {X_imputed}
+    {mask}
+    {groups}
+    {error_multioutput}
 
     Returns
     -------
@@ -440,14 +414,7 @@ def masked_root_mean_squared_error(
     --------
     masked_mean_squared_error : its square.
 
-    Notes
-    -----
-    With ``"uniform_average"`` and no masked entry at all, the error is NaN and
-    an :class:`~sklearn.exceptions.UndefinedMetricWarning` is raised.
-
-    Only the entries where ``mask`` is True are scored; the values of
-    ``X_true`` and ``X_imputed`` elsewhere are ignored (they may be NaN).
-    Masked entries must be finite in both arrays.
+    {error_notes}
 
     Examples
     --------
@@ -464,19 +431,14 @@ def masked_root_mean_squared_error(
     """
 
     def score(y_true, y_pred, m, label):
-        return _mean_error(
-            (y_true - y_pred) ** 2,
-            m,
-            multioutput,
-            "masked_root_mean_squared_error",
-            label,
-            post=np.sqrt,
-        )
+        return _mean_error((y_true - y_pred) ** 2, m, multioutput,
+                           "masked_root_mean_squared_error", label, post=np.sqrt)
 
     return _dispatch(score, X_true, X_imputed, mask, groups)
 
 
 @validate_params(_COMMON_CONSTRAINTS, prefer_skip_nested_validation=True)
+@fill_doc
 def masked_mean_absolute_error(
     X_true, X_imputed, mask, *, groups=None, multioutput="uniform_average"
 ):
@@ -484,20 +446,11 @@ def masked_mean_absolute_error(
 
     Parameters
     ----------
-    X_true : array-like of shape (n_samples, n_genes)
-        True values. May be NaN outside the mask.
-    X_imputed : array-like of shape (n_samples, n_genes)
-        Imputed values.
-    mask : array-like of bool of shape (n_samples, n_genes)
-        True where an entry was hidden from the imputer and is scored.
-    groups : array-like of shape (n_samples,), default=None
-        Optional sample labels (for example tissues). If given, the error is
-        computed separately on the rows of each group.
-    multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
-        ``"uniform_average"``: pooled over all masked entries of all genes
-        (every masked entry weighs the same, so genes with more masked entries
-        weigh more). ``"raw_values"``: one value per gene over its own masked
-        entries (NaN for a gene with no masked entry).
+    {X_true}
+    {X_imputed}
+    {mask}
+    {groups}
+    {error_multioutput}
 
     Returns
     -------
@@ -510,14 +463,7 @@ def masked_mean_absolute_error(
     --------
     masked_mean_squared_error : the squared-error analogue.
 
-    Notes
-    -----
-    With ``"uniform_average"`` and no masked entry at all, the error is NaN and
-    an :class:`~sklearn.exceptions.UndefinedMetricWarning` is raised.
-
-    Only the entries where ``mask`` is True are scored; the values of
-    ``X_true`` and ``X_imputed`` elsewhere are ignored (they may be NaN).
-    Masked entries must be finite in both arrays.
+    {error_notes}
 
     Examples
     --------
