@@ -83,7 +83,7 @@ def test_row_blocks_change_no_training_bit(cls, gtex_small, monkeypatch):
     # at all; the predictions may differ in their last bits only (on a 2-core
     # AVX2 EPYC a matrix product of 16 rows differs from one of 200 rows in
     # the last bits; on AVX512 Xeons they were identical)
-    from skimpute_gtex._torch import _estimator as _base
+    from skimpute_gtex._torch import _ensemble as _base
 
     X = _genes(gtex_small)
     est = cls(**FAST)

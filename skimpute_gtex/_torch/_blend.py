@@ -43,6 +43,7 @@ from .._panel import mixture_weight
 from ..baselines import SoftImputeImputer
 from ..utils._compat import StrOptions
 from ._device import draw_seed
+from ._ensemble import combined
 from ._panel_blend import fit_panel, panel_imputations
 
 # the observed fractions at which the weight is measured: held-out entries
@@ -131,7 +132,7 @@ class _LowRankBlendMixin:
         genes, numeric, codes = validated
         if validation is not None:
             found = rows, mask, validation, None
-            network = self._predictor(self._combined(members), validated, mean,
+            network = self._predictor(combined(self, members), validated, mean,
                                       scale)
         elif crossfit is not None:
             found = held_out_fold(crossfit, mask)

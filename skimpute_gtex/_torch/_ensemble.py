@@ -1,0 +1,176 @@
+"""Training the ensemble of a deep imputer's fit.
+
+Functions of the estimator (``est``), called by
+:class:`~._estimator._BaseTorchImputer`: the networks of an ensemble, each
+trained by :func:`~._training.train` with its own seeds, concurrently where
+CPU threads allow, cross-fitted (:mod:`._crossfit`) when the fit needs
+out-of-sample predictions, and averaged.
+"""
+
+import numpy as np
+import torch
+
+from ..utils._progress import Progress, log
+from ._crossfit import CrossFit
+from ._data import _PREDICT_CHUNK
+from ._device import autocast, draw_seed, make_generator
+from ._networks import AveragedNetworks, build, set_generator
+from ._training import n_batches, n_epochs, train, train_members
+
+
+def build_networks(est, n_genes, n_numeric, vocab_sizes, generator):
+    """``{attribute: module}`` of the networks, initialised from generator."""
+    return {
+        name: build(factory, generator)
+        for name, factory in est._build(n_genes, n_numeric, vocab_sizes).items()
+        if factory is not None
+    }
+
+
+def validation_score(est, networks, data, generator_seed):
+    """R² of held-out observed entries hidden once with a fixed pseudo-mask.
+
+    The score is ``1 - SSE / SS``, both summed over the hidden entries in
+    standardized units (so 0 is as good as the training mean of each gene).
+    The networks predict in the training's precision (under bfloat16
+    autocast when training uses it), as training does; ``transform``
+    predicts in float32.
+    """
+    x, numeric, codes = data.x, data.numeric, data.codes
+    mask = data.mask.to(x.dtype)
+    g = make_generator(generator_seed, "cpu")
+    low, high = est._plan.mask_range
+    p = low + (high - low) * torch.rand((x.shape[0], 1), generator=g)
+    keep = (torch.rand(x.shape, generator=g) < p).to(x.device, x.dtype)
+    visible = mask * keep
+    hidden = mask - visible
+    if float(hidden.sum()) == 0:
+        return lambda: 0.0
+    # the denominator does not change between epochs
+    ss = (((x**2) * hidden).double()).sum().clamp_min(1e-12)
+
+    def score():
+        with autocast(est.precision, x.device):
+            pred = torch.cat([
+                est._predict(networks, *chunk)
+                for chunk in zip(
+                    x.split(_PREDICT_CHUNK),
+                    visible.split(_PREDICT_CHUNK),
+                    numeric.split(_PREDICT_CHUNK),
+                    codes.split(_PREDICT_CHUNK),
+                )
+            ])
+        sse = (((pred - x) ** 2) * hidden).double().sum()
+        return 1.0 - float(sse / ss)
+
+    return score
+
+
+def cross_fitted(est, complete):
+    """Whether the networks are cross-fitted (:mod:`._crossfit`): for
+    out-of-sample predictions when no rows are held out for early
+    stopping and the blend, the panels' weights or calibration need
+    them."""
+    if est._plan.early_stopping:
+        return False
+    panels = getattr(est, "gene_panel", False) and complete
+    return est._plan.blend or est.calibration or panels
+
+
+def train_ensemble(est, data, val_data, rng, first_seeds, device, threads,
+                    complete=False):
+    """Train the ensemble; returns ``(members, histories, crossfit)``."""
+    n_rows, n_genes = data.shape
+    vocab_sizes = [len(c) for c in est.categories_] if data.codes.shape[1] else []
+    shape = (n_genes, data.numeric.shape[1], vocab_sizes)
+    # one network's schedule: the step budget applies without early stopping
+    batch_size = est._plan.batch(n_rows)
+    steps_per_epoch = n_batches(n_rows, batch_size)
+    epochs = n_epochs(
+        est.max_iter, None if val_data is not None else est.max_steps,
+        steps_per_epoch,
+    )
+    n_members = est._plan.n_members(steps_per_epoch)
+    val_seed = draw_seed(rng) if val_data is not None else None
+    crossfit = None
+    if (cross_fitted(est, complete)
+            and CrossFit.possible(n_rows, n_members, complete)):
+        # a seed of its own, derived without drawing from the fit's stream
+        # calibration needs every network's residuals, the rest network 0's
+        crossfit = CrossFit(data, n_members, complete,
+                            draw_seed(np.random.RandomState(first_seeds[0])),
+                            n_crossed=n_members if est.calibration else 1)
+    log(est, est.verbose >= 2,
+        f"training {n_members} network(s) on {n_rows} samples x "
+        f"{n_genes} genes, device={device}")
+    progress = Progress(est, n_members, epochs)
+    # every network's seeds before any trains: the networks may train
+    # concurrently (train_members), in any order
+    seeds = [first_seeds] + [
+        (draw_seed(rng), draw_seed(rng)) for _ in range(n_members - 1)
+    ]
+
+    def train_one(k, member_threads):
+        return train_member(est,
+            shape, data if crossfit is None else crossfit.member_data(data, k),
+            val_data, val_seed, *seeds[k], device,
+            batch_size, epochs, progress, k, member_threads or threads,
+        )
+
+    cpu_threads = (threads.limit or torch.get_num_threads()
+                   if device.type == "cpu" else 1)
+    one_each = (est.n_jobs is None and not est._plan.large
+                and device.type == "cpu")
+    trained = train_members(train_one, n_members, cpu_threads,
+                            adapt=est.n_jobs is None and est._plan.large,
+                            per_network=1 if one_each else None)
+    members = [networks for networks, _ in trained]
+    histories = [history for _, history in trained]
+    covs = ", ".join(name for name, _, _ in est._covariates_resolved)
+    progress.close(
+        f"trained {n_members} network(s) on {n_rows} samples x "
+        f"{n_genes} genes (covariates: {covs or 'none'}), "
+        f"{sum(h.n_iter for h in histories)} epochs"
+    )
+    return members, histories, crossfit
+
+
+def train_member(est, shape, data, val_data, val_seed, init_seed, train_seed,
+                  device, batch_size, epochs, progress=None, index=0,
+                  threads=None):
+    """Train one set of networks; returns ``(networks, history)`` on the CPU."""
+    generator = make_generator(train_seed, device)
+    # the initial weights do not depend on the device: drawn on the CPU
+    networks = build_networks(est, *shape, make_generator(init_seed, "cpu"))
+    try:
+        for m in networks.values():
+            m.to(device)
+            set_generator(m, generator)
+        step, optimizers = est._make_step(networks, data, generator)
+        score = None
+        if val_data is not None:
+            score = validation_score(est, networks, val_data, val_seed)
+        history = train(
+            est, modules=networks, step=step, optimizers=optimizers,
+            validation_score=score, n_rows=data.shape[0],
+            batch_size=batch_size, epochs=epochs, device=device,
+            generator=generator, progress=progress, network=index,
+            threads=threads,
+        )
+    finally:
+        # portable pickles, and no generator left inside the modules
+        for m in networks.values():
+            set_generator(m, None)
+            m.to("cpu")
+    return networks, history
+
+
+def combined(est, members):
+    """``{network name: the network, or the average of the members'}``."""
+    out = {}
+    for name in est._network_names:
+        nets = [m[name] for m in members if m.get(name) is not None]
+        out[name] = None
+        if nets:
+            out[name] = nets[0] if len(nets) == 1 else AveragedNetworks(nets)
+    return out
