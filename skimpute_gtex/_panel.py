@@ -215,11 +215,19 @@ def _per_target_predicts_better(a_in, a_out):
     return bool(errors[1] < errors[0])
 
 
-def mixture_weight(first, second, truth):
+def mixture_weight(first, second, truth, excess=0.0):
     """The weight ``w`` in [0, 1] minimising ``|w * first + (1 - w) * second
-    - truth|²``."""
+    - truth|²``.
+
+    ``excess``: the part of ``|first - second|²`` that is noise of ``first``
+    which the predictions to be mixed will not have (``first`` is one
+    network, the mixture uses the average of several); it is removed from
+    the denominator when that leaves it positive.
+    """
     d = first - second
     dd = float(np.dot(d, d))
     if dd == 0.0:
         return 1.0
+    if 0.0 < excess < dd:
+        dd -= excess
     return float(np.clip(np.dot(d, truth - second) / dd, 0.0, 1.0))

@@ -96,6 +96,24 @@ def weighing_levels(found, rng):
             for keep in _ENTRY_LEVELS]
 
 
+def _ensemble_excess(each, rows, visible, target, observed):
+    """How much more one network's predictions of ``target`` spread than the
+    ensemble's average would: ``(1 - 1/n) * sigma² * n_targets``, ``sigma²``
+    the variance between the ``n`` networks' predictions (in standardized
+    units), at the entries of ``rows`` missing from the data where there
+    are enough (no network saw them), else at the targets. 0 for one
+    network. ``each`` holds every network's ``predict(rows, visible)``.
+    """
+    if each is None or len(each) < 2:
+        return 0.0
+    unseen = ~observed
+    where = unseen if unseen.sum() >= target.sum() else target
+    spread = np.var(np.stack([m(rows, visible)[where] for m in each]),
+                    axis=0, ddof=1).mean()
+    n = len(each)
+    return float((1.0 - 1.0 / n) * spread * target.sum())
+
+
 def _low_rank_model(self, genes, mask, numeric, codes, seed):
     """A :class:`SoftImputeImputer` fitted on validated arrays."""
     model = SoftImputeImputer(random_state=seed)
@@ -130,6 +148,7 @@ class _LowRankBlendMixin:
         ensemble), or fold 0 of the cross-fit (by network 0).
         """
         genes, numeric, codes = validated
+        each = None  # each network's predict, when one measures the ensemble
         if validation is not None:
             found = rows, mask, validation, None
             network = self._predictor(combined(self, members), validated, mean,
@@ -137,6 +156,7 @@ class _LowRankBlendMixin:
         elif crossfit is not None:
             found = held_out_fold(crossfit, mask)
             network = self._predictor(members[0], validated, mean, scale)
+            each = [self._predictor(m, validated, mean, scale) for m in members]
         else:
             return None, None
         if found is None:
@@ -145,20 +165,23 @@ class _LowRankBlendMixin:
         predict, blend = network, None
         if self._plan.blend:
             blend, predict = self._fit_low_rank(validated, mask, mean, scale,
-                                                found, network, rng)
+                                                found, network, rng, each)
         panel = None
         if held is None:  # rows held out: new samples
             panel = fit_panel(self, genes, mask, mean, scale, numeric, codes,
                               fit_rows, eval_rows, predict, rng)
         return blend, panel
 
-    def _fit_low_rank(self, validated, mask, mean, scale, found, network, rng):
+    def _fit_low_rank(self, validated, mask, mean, scale, found, network, rng,
+                      each=None):
         """``(blend, predict)``: what ``_set_blend`` stores of the low-rank
         blend, and ``predict(rows, visible)`` of the blend measured (the
         network's, with a low-rank model fitted without the held-out data).
 
         ``found`` is the held-out data (:func:`held_out_fold`), ``network``
-        the network's predictions of what it never saw.
+        the network's predictions of what it never saw; ``each``, when
+        ``network`` is one network of an ensemble, every network's (the
+        weight is corrected for the ensemble's smaller spread).
         """
         r = np.random.RandomState(draw_seed(rng))
         fit_rows, train_mask, eval_rows, _ = found
@@ -177,7 +200,10 @@ class _LowRankBlendMixin:
         visibility, weights = [], []
         for visible, target in levels:
             net, lr = network(eval_rows, visible), other(eval_rows, visible)
-            weights.append(mixture_weight(net[target], lr[target], x[target]))
+            excess = _ensemble_excess(each, eval_rows, visible, target,
+                                      mask[eval_rows])
+            weights.append(mixture_weight(net[target], lr[target], x[target],
+                                          excess))
             visibility.append(float(visible.mean()))
         order = np.argsort(visibility)
         visibility = np.asarray(visibility)[order]

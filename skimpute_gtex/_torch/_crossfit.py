@@ -13,8 +13,9 @@ without fold ``k``, so that its predictions of fold ``k`` are out of sample.
   a held-out row is a new sample to the network that misses it.
 
 The low-rank blend and the gene panels need one such network: only network
-0 is cross-fitted, and the ensemble as a whole misses 1/``N_FOLDS`` of the
-data of one of its networks. Calibration needs every network's residuals:
+0 is cross-fitted, and the ensemble as a whole misses one fold of one of
+its networks (1/``N_FOLDS_ENTRIES_ONE`` of the observed entries, or
+1/``N_FOLDS`` of the rows). Calibration needs every network's residuals:
 each learns from 1/``N_FOLDS`` fewer entries (or rows), and every entry is
 learnt by the other networks of the ensemble.
 """
@@ -24,6 +25,11 @@ import torch
 
 #: at least this many folds: a network misses at most 1/N_FOLDS of the data
 N_FOLDS = 8
+#: folds of the observed entries when only network 0 is cross-fitted: it
+#: misses half as much, and a sixteenth of a study's observed entries still
+#: weighs the blend on many entries (rows are split in N_FOLDS: the panels'
+#: weights need held-out rows)
+N_FOLDS_ENTRIES_ONE = 16
 
 
 class _WithoutEntries:
@@ -53,9 +59,11 @@ class CrossFit:
     """
 
     def __init__(self, data, n_members, by_rows, seed, n_crossed=None):
-        self.n_folds = max(n_members, N_FOLDS)
-        self.by_rows = by_rows
         self.n_crossed = n_members if n_crossed is None else n_crossed
+        least = (N_FOLDS_ENTRIES_ONE if self.n_crossed == 1 and not by_rows
+                 else N_FOLDS)
+        self.n_folds = max(n_members, least)
+        self.by_rows = by_rows
         generator = torch.Generator().manual_seed(int(seed))
         n_rows = data.shape[0]
         if by_rows:
