@@ -1,4 +1,4 @@
-"""The low-rank blend of PMIImputer (blend_low_rank; _torch/_blend.py) and
+"""The low-rank blend of PMIImputer (blend_low_rank; _compose/_low_rank.py) and
 the cross-fitted ensemble it is weighed on (_torch/_crossfit.py)."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from skimpute_gtex import PMIImputer
+from skimpute_gtex._compose._low_rank import held_out_fold, weighing_levels
 from skimpute_gtex._panel import mixture_weight as _weight
-from skimpute_gtex._torch._blend import held_out_fold, weighing_levels
 from skimpute_gtex._torch._crossfit import N_FOLDS, CrossFit
 from skimpute_gtex._torch._data import _Data
 

@@ -340,7 +340,6 @@ def test_verbose_prints_progress(gtex_small, capsys):
     # every tenth of the work, with epoch i/N and the time left, then a
     # one-line summary; verbose=2: one line per epoch; 0: nothing
     X = _genes(gtex_small)
-    # the blend's second training reports the same way (tests/test_blend.py)
     fast = {**FAST, "blend_low_rank": False}
     PMIImputer(**{**fast, "max_iter": 30, "n_estimators": 2, "verbose": 1}).fit(X)
     lines = capsys.readouterr().out.splitlines()

@@ -6,8 +6,8 @@ from sklearn.linear_model import Ridge, RidgeCV
 
 import skimpute_gtex._panel as panel_module
 from skimpute_gtex import PMIImputer
+from skimpute_gtex._compose._panels import MIN_PANEL_ROWS, panel_groups
 from skimpute_gtex._panel import LinearReference, covariate_features, mixture_weight
-from skimpute_gtex._torch._panel_blend import MIN_PANEL_ROWS, panel_groups
 
 FAST = dict(hidden_layer_sizes=(16,), max_iter=3, batch_size=16, device="cpu",
             random_state=0)

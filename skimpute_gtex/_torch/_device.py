@@ -6,6 +6,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from ..utils._random import draw_seed  # noqa: F401 (re-exported)
+
 _CUDA_RE = re.compile(r"^cuda(:\d+)?$")
 
 
@@ -52,11 +54,6 @@ def make_generator(seed, device):
     """
     device = torch.device(device)
     return torch.Generator(device=device).manual_seed(int(seed))
-
-
-def draw_seed(random_state):
-    """Draw one integer seed from a :class:`numpy.random.RandomState`."""
-    return int(random_state.randint(np.iinfo(np.int32).max))
 
 
 def as_tensor(array, device, dtype=torch.float32):

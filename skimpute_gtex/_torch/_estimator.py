@@ -206,13 +206,17 @@ class _BaseTorchImputer(_BaseImputer):
         perm = rng.permutation(n_samples)
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
+    def _ensemble(self, members):
+        """``{network name: the network, or the average of the members'}``."""
+        return combined(self, members)
+
     def _set_networks(self, members):
         """One fitted attribute per network name: a network or their average."""
         for name, value in combined(self, members).items():
             setattr(self, name, value)
         self.n_estimators_ = len(members)
 
-    # the low-rank blend (PMIImputer, _blend.py); nothing by default
+    # the low-rank blend (PMIImputer, _compose/_low_rank.py); nothing by default
     def _check_blend(self):
         """Raise on a blend that the other parameters rule out."""
 
@@ -230,7 +234,7 @@ class _BaseTorchImputer(_BaseImputer):
 
     def _panel_imputations(self, genes, mask, numeric, codes):
         """None, or the rows of X imputed as a gene panel
-        (:class:`~._panel_blend.PanelRows`)."""
+        (:class:`~skimpute_gtex._compose._panels.PanelRows`)."""
         return None
 
     def _set_history(self, histories):

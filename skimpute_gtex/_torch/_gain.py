@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils import check_random_state
 
+from .._compose._conformal import _stack
 from ..utils._compat import Interval, _fit_context
 from ..utils._constraints import UnitRange
 from ..utils._docstrings import fill_doc
@@ -14,7 +15,7 @@ from ._device import autocast, draw_seed, make_generator
 from ._estimator import _BaseTorchImputer
 from ._networks import ConditionalMLP
 from ._optim import make_optimizer
-from ._uncertainty import _stack, _UncertaintyMixin
+from ._uncertainty import _UncertaintyMixin
 
 
 @fill_doc

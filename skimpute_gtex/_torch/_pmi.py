@@ -3,9 +3,9 @@
 import numpy as np
 import torch
 
+from .._compose._low_rank import _LowRankBlendMixin
 from ..utils._compat import _fit_context
 from ..utils._docstrings import fill_doc
-from ._blend import _LowRankBlendMixin
 from ._device import autocast, resolve_precision
 from ._estimator import _BaseTorchImputer
 from ._networks import ConditionalMLP, Workspace

@@ -8,7 +8,7 @@ How ``gene_panel`` works (docs/user_guide.rst, "Gene panels"):
 2. It weighs that regression against the network's imputations (blended with
    the low-rank model where ``blend_low_rank`` applies) on rows that the
    networks never trained on: the early-stopping validation rows, or the
-   rows of fold 0 of the cross-fitted ensemble (``_crossfit.py``), predicted
+   rows of fold 0 of the cross-fitted ensemble (``_torch/_crossfit.py``), predicted
    by the network that never saw them. At each panel size of
    ``PANEL_LEVELS`` (a fraction of the genes), random panels are drawn, the
    rows' other genes are predicted both ways from the panel, and the network's
@@ -24,8 +24,8 @@ How ``gene_panel`` works (docs/user_guide.rst, "Gene panels"):
 import numpy as np
 
 from .._panel import LinearReference, covariate_features, mixture_weight
-from ._device import draw_seed
-from ._uncertainty import panel_scores
+from ..utils._random import draw_seed
+from ._conformal import panel_scores
 
 #: panel sizes (fractions of the genes) at which the weight is measured
 PANEL_LEVELS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)

@@ -42,9 +42,8 @@ import numpy as np
 from .._panel import mixture_weight
 from ..baselines import SoftImputeImputer
 from ..utils._compat import StrOptions
-from ._device import draw_seed
-from ._ensemble import combined
-from ._panel_blend import fit_panel, panel_imputations
+from ..utils._random import draw_seed
+from ._panels import fit_panel, panel_imputations
 
 # the observed fractions at which the weight is measured: held-out entries
 # are predicted with the other observed entries of their row visible, or half
@@ -151,7 +150,7 @@ class _LowRankBlendMixin:
         each = None  # each network's predict, when one measures the ensemble
         if validation is not None:
             found = rows, mask, validation, None
-            network = self._predictor(combined(self, members), validated, mean,
+            network = self._predictor(self._ensemble(members), validated, mean,
                                       scale)
         elif crossfit is not None:
             found = held_out_fold(crossfit, mask)
