@@ -32,6 +32,25 @@ def test_weight_is_the_least_squares_blend_clipped():
     assert _weight(truth, truth, truth) == 1.0  # the same predictions
 
 
+def test_weight_for_an_ensemble_removes_one_networks_extra_spread():
+    rng = np.random.RandomState(0)
+    truth = rng.randn(20000)
+    low_rank = truth + rng.randn(truth.size)  # error variance 1
+    # networks with a shared error (variance 0.25) and their own noise
+    # (variance 1): the average of 4 has error variance 0.25 + 0.25
+    shared = 0.5 * rng.randn(truth.size)
+    nets = [truth + shared + rng.randn(truth.size) for _ in range(4)]
+    ensemble = np.mean(nets, axis=0)
+    best = _weight(ensemble, low_rank, truth)  # what the ensemble deserves
+    one = _weight(nets[0], low_rank, truth)  # one network: too low
+    excess = (1 - 1 / 4) * np.var(np.stack(nets), axis=0, ddof=1).mean()
+    corrected = _weight(nets[0], low_rank, truth, excess * truth.size)
+    assert one < best - 0.1
+    assert abs(corrected - best) < 0.05
+    # an excess larger than the spread is ignored
+    assert _weight(nets[0], low_rank, truth, 1e12) == one
+
+
 def _data(mask):
     genes = np.where(mask, 1.0, np.nan)
     n = len(mask)
