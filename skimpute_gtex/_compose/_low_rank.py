@@ -96,18 +96,26 @@ def weighing_levels(found, rng):
 
 
 def _ensemble_excess(each, rows, visible, target, observed):
-    """How much more one network's predictions of ``target`` spread than the
-    ensemble's average would: ``(1 - 1/n) * sigma² * n_targets``, ``sigma²``
-    the variance between the ``n`` networks' predictions (in standardized
-    units), at the entries of ``rows`` missing from the data where there
-    are enough (no network saw them), else at the targets. 0 for one
-    network. ``each`` holds every network's ``predict(rows, visible)``.
+    """How much more network 0's predictions of ``target`` spread than the
+    ensemble's average would: ``(1 - 1/n) * sigma² * n_targets``, with
+    ``sigma²`` the variance between the ``n`` networks' predictions (in
+    standardized units). Measured at the entries of ``rows`` missing from the
+    data, which no network saw, where there are enough; otherwise (complete
+    data) at the targets, between the networks other than network 0, which
+    trained on those rows (a smaller spread than on new samples: the
+    correction is then partial). 0 for fewer networks than that needs.
+    ``each`` holds every network's ``predict(rows, visible)``.
     """
     if each is None or len(each) < 2:
         return 0.0
     unseen = ~observed
-    where = unseen if unseen.sum() >= target.sum() else target
-    spread = np.var(np.stack([m(rows, visible)[where] for m in each]),
+    if unseen.sum() >= target.sum():
+        where, spread_of = unseen, each
+    else:
+        where, spread_of = target, each[1:]
+    if len(spread_of) < 2:
+        return 0.0
+    spread = np.var(np.stack([m(rows, visible)[where] for m in spread_of]),
                     axis=0, ddof=1).mean()
     n = len(each)
     return float((1.0 - 1.0 / n) * spread * target.sum())
