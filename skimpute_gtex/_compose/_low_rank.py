@@ -3,20 +3,21 @@
 How ``blend_low_rank`` works (docs/user_guide.rst, "Blending with a low-rank
 model"):
 
-1. The networks of the ensemble are cross-fitted (:mod:`._crossfit`):
-   network ``k`` trains without fold ``k`` of the observed entries (of the
-   rows, when the training data are complete), so that its predictions of
-   that fold are out of sample. A soft-impute model
+1. The ensemble is cross-fitted (``_torch/_crossfit.py``): network 0 trains
+   without fold 0 of the observed entries (of the rows, when the training
+   data are complete), so that its predictions of that fold are out of
+   sample. A soft-impute model
    (:class:`~skimpute_gtex.baselines.SoftImputeImputer`) is fitted without
-   fold 0, as network 0 is.
-2. The entries of fold 0 are predicted by network 0 and by that soft-impute
-   model:
+   fold 0 too. With early stopping, the validation rows and the whole
+   ensemble take their place.
+2. The held-out entries are predicted by the network and by that
+   soft-impute model:
 
    - on data with missing entries (a study imputed in place), with the
      other observed entries of their row visible, and with half of those
      hidden as well;
    - on complete data (a reference: the model can only be used on new
-     samples), the rows of fold 0 are new samples, predicted with three
+     samples), the held-out rows are new samples, predicted with three
      quarters or a quarter of their entries visible.
 
 3. At each of the two observed fractions ``v`` of the rows so obtained, the
@@ -32,9 +33,9 @@ A low-rank model is what small studies favour (it is linear, with few
 parameters); the network wins as data grows or when genes interact
 non-linearly; the held-out weight lets each data set say which, and the two
 fractions let the weight follow the missingness of the rows imputed, which in
-the inductive scenario need not be that of the training data. The weight is
-measured on one network of the ensemble, which is a little less accurate
-than their average: it leans slightly towards the low-rank model.
+the inductive scenario need not be that of the training data. One network
+spreads more than the ensemble's average: the weight is corrected by the
+variance between the networks (:func:`_ensemble_excess`).
 """
 
 import numpy as np

@@ -130,12 +130,12 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         (:class:`~skimpute_gtex.baselines.SoftImputeImputer` on the same
         genes and covariates), with the network's weight chosen in ``fit`` on
         data the networks never trained on: the early-stopping validation
-        rows, or, without early stopping, one fold of the cross-fitted
-        ensemble (as for ``calibration``: each network trains without one
-        eighth of the observed entries, of the rows when the training data
-        are complete). Their predictions at two observed fractions of the
-        rows set the weight at each (``blend_weight_``; a row gets the weight
-        of its own observed fraction). ``"auto"``: blend below 1,000 samples
+        rows, or, without early stopping, the fold that the ensemble's
+        first network trains without (a sixteenth of the observed entries;
+        an eighth of the rows when the training data are complete). Their
+        predictions at two observed fractions of the rows set the weight at
+        each (``blend_weight_``; a row gets the weight of its own observed
+        fraction), corrected for the ensemble's smaller spread. ``"auto"``: blend below 1,000 samples
         (where a linear low-rank model is a strong competitor) unless
         ``calibration=True`` (the intervals are calibrated for the network's
         imputations, and ``True`` with calibration is an error). Data too
@@ -153,9 +153,9 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         networks never trained on, with random panels of several sizes
         (``panel_weight_``); a group of rows gets the weight of its measured
         fraction. Those rows are the early-stopping validation rows or, on a
-        complete reference without early stopping, the rows one network of
-        the cross-fitted ensemble never saw (the networks are cross-fitted
-        for it, as for ``blend_low_rank``). A study with missing entries
+        complete reference without early stopping, the eighth of the rows
+        that the ensemble's first network trains without (as for
+        ``blend_low_rank``). A study with missing entries
         below 1,000 samples has no held-out rows: no panel weights, and every
         row is imputed by the network. ``False`` imputes every row with the
         network. See :ref:`gene_panels`.
