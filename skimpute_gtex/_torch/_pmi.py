@@ -135,12 +135,12 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         an eighth of the rows when the training data are complete). Their
         predictions at two observed fractions of the rows set the weight at
         each (``blend_weight_``; a row gets the weight of its own observed
-        fraction), corrected for the ensemble's smaller spread. ``"auto"``: blend below 1,000 samples
-        (where a linear low-rank model is a strong competitor) unless
-        ``calibration=True`` (the intervals are calibrated for the network's
-        imputations, and ``True`` with calibration is an error). Data too
-        small to hold out an entry are not blended (``blend_weight_`` is
-        None). See :ref:`blend`.
+        fraction), corrected for the ensemble's smaller spread. ``"auto"``:
+        blend below 1,000 samples (where a linear low-rank model is a strong
+        competitor) unless ``calibration=True`` (the intervals are calibrated
+        for the network's imputations, and ``True`` with calibration is an
+        error). Data too small to hold out an entry are not blended
+        (``blend_weight_`` is None). See :ref:`blend`.
 
         .. versionadded:: 0.1.0
     gene_panel : bool, default=True
