@@ -66,17 +66,6 @@ def validation_score(est, networks, data, generator_seed):
     return score
 
 
-def cross_fitted(est, complete):
-    """Whether the networks are cross-fitted (:mod:`._crossfit`): for
-    out-of-sample predictions when no rows are held out for early
-    stopping and the blend, the panels' weights or calibration need
-    them."""
-    if est._plan.early_stopping:
-        return False
-    panels = getattr(est, "gene_panel", False) and complete
-    return est._plan.blend or est.calibration or panels
-
-
 def train_ensemble(est, data, val_data, rng, first_seeds, device, threads,
                     complete=False):
     """Train the ensemble; returns ``(members, histories, crossfit)``."""
@@ -93,13 +82,13 @@ def train_ensemble(est, data, val_data, rng, first_seeds, device, threads,
     n_members = est._plan.n_members(steps_per_epoch)
     val_seed = draw_seed(rng) if val_data is not None else None
     crossfit = None
-    if (cross_fitted(est, complete)
-            and CrossFit.possible(n_rows, n_members, complete)):
+    plan = est._plan
+    by_rows = plan.cross_fit == "rows"
+    if plan.cross_fit and CrossFit.possible(n_rows, n_members, by_rows):
         # a seed of its own, derived without drawing from the fit's stream
-        # calibration needs every network's residuals, the rest network 0's
-        crossfit = CrossFit(data, n_members, complete,
+        crossfit = CrossFit(data, n_members, by_rows,
                             draw_seed(np.random.RandomState(first_seeds[0])),
-                            n_crossed=n_members if est.calibration else 1)
+                            n_crossed=n_members if plan.cross_fit_all else 1)
     log(est, est.verbose >= 2,
         f"training {n_members} network(s) on {n_rows} samples x "
         f"{n_genes} genes, device={device}")

@@ -2,7 +2,6 @@
 
 import warnings
 from abc import abstractmethod
-from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -21,7 +20,7 @@ from ._device import (
     resolve_precision,
 )
 from ._ensemble import combined, train_ensemble
-from ._plan import make_plan
+from ._plan import make_plan, with_split
 from ._threads import Threads
 
 
@@ -150,7 +149,8 @@ class _BaseTorchImputer(_BaseImputer):
         plan = make_plan(self, n_samples, float(mask[:, self._valid_mask].mean()))
         rows, validation = self._validation_split(rng, n_samples,
                                                   plan.early_stopping)
-        self._plan = replace(plan, early_stopping=validation is not None)
+        self._plan = with_split(plan, self, validation is not None,
+                                complete=bool(mask.all()))
         self._check_blend()
         # n_jobs=None: a large fit adapts its thread count to the machine's
         # load (_threads.py); a small one trains each network on one thread
@@ -163,8 +163,7 @@ class _BaseTorchImputer(_BaseImputer):
                 val_data = _Data(genes, mask, mean, scale, validation, numeric,
                                  codes, device)
             members, histories, crossfit = train_ensemble(
-                self, data, val_data, rng, first_seeds, device, threads,
-                complete=bool(mask.all()))
+                self, data, val_data, rng, first_seeds, device, threads)
             # after every draw of the networks: they do not depend on it
             blend = self._fit_blend(validated, mask, mean, scale, rows,
                                     validation, members, crossfit, rng)

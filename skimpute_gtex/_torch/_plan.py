@@ -12,7 +12,7 @@ only itself (``early_stopping=True`` on 500 samples holds out rows and keeps
 the small-data dropout, pseudo-masks, batches, ensemble and blend).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -38,6 +38,9 @@ class Plan:
 
     ``early_stopping`` is what the fit asked for until the validation split
     is made, then whether it holds out rows (too few rows: it does not).
+    ``cross_fit`` is then None, or how the ensemble is cross-fitted
+    (``_crossfit.py``): by ``"rows"`` (complete data) or ``"entries"``;
+    ``cross_fit_all`` whether every network is (calibration) or network 0.
     """
 
     large: bool
@@ -50,6 +53,8 @@ class Plan:
     n_estimators: object  # an int, or "auto"
     max_iter: int
     max_steps: object
+    cross_fit: object = None
+    cross_fit_all: bool = False
 
     def batch(self, n_rows):
         """Mini-batch rows for ``n_rows`` training rows."""
@@ -71,6 +76,19 @@ class Plan:
         per_member = self.max_iter * steps_per_epoch
         return int(np.clip(self.max_steps // max(per_member, 1), 1,
                            MAX_AUTO_MEMBERS))
+
+
+def with_split(plan, estimator, early_stopping, complete):
+    """``plan`` once the validation split is made: whether it holds out
+    rows, and the cross-fit that the blend, the gene panels' weights or the
+    calibration need without them (out-of-sample predictions)."""
+    cross_fit = None
+    if not early_stopping:
+        panels = getattr(estimator, "gene_panel", False) and complete
+        if plan.blend or estimator.calibration or panels:
+            cross_fit = "rows" if complete else "entries"
+    return replace(plan, early_stopping=early_stopping, cross_fit=cross_fit,
+                   cross_fit_all=bool(estimator.calibration))
 
 
 def auto_batch_size(n_rows, rule):
