@@ -81,16 +81,7 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
     {learning_rate}
     learning_rate_init : float, default=1e-3
         Adam's learning rate.
-    {weight_decay}
-    {max_iter}
-    {max_steps}
-    {n_estimators}
-    {ema_decay}
-    {tol}
-    {early_stopping}
-    {validation_fraction}
-    {n_iter_no_change}
-    {clip}
+    {training}
     keep_empty_features : bool, default=False
         Keep genes with no observed value in fit in the output (filled with 0,
         as :class:`~sklearn.impute.SimpleImputer` does); otherwise drop them.

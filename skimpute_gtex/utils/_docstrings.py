@@ -290,6 +290,11 @@ Only the entries where ``mask`` is True are scored; the values of
 Masked entries must be finite in both arrays.
 """
 
+# the training parameters of both deep imputers, in their docstrings' order
+SHARED["training"] = "".join(SHARED[k] for k in (
+    "weight_decay", "max_iter", "max_steps", "n_estimators", "ema_decay", "tol",
+    "early_stopping", "validation_fraction", "n_iter_no_change", "clip"))
+
 
 def fill_doc(obj):
     """Class or function decorator: replace each ``{name}`` line of the
