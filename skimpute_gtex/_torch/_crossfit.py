@@ -25,10 +25,10 @@ import torch
 
 #: at least this many folds: a network misses at most 1/N_FOLDS of the data
 N_FOLDS = 8
-#: folds of the observed entries when only network 0 is cross-fitted: it
-#: misses half as much, and a sixteenth of a study's observed entries still
-#: weighs the blend on many entries (rows are split in N_FOLDS: the panels'
-#: weights need held-out rows)
+#: folds of the observed entries when one network is cross-fitted (network
+#: 0 for the blend, or the only network): it misses half as much, and a
+#: sixteenth of a study's observed entries is still many (rows are split in
+#: N_FOLDS: the panels' weights need held-out rows)
 N_FOLDS_ENTRIES_ONE = 16
 
 

@@ -9,7 +9,8 @@ How the intervals are calibrated (``calibration=True``; docs/uncertainty.rst):
    - without early stopping (every row trains; small studies), the
      ensemble's networks are cross-fitted (``_crossfit.py``): network ``k``
      trains without fold ``k`` of ``max(n_members, 8)`` folds of the observed
-     entries (of the rows, when the training data are complete) and its
+     entries (16 for a single network; of the rows, 8 or more, when the
+     training data are complete) and its
      residuals on fold ``k`` are out of fold;
    - with early stopping, the held-out validation rows, never trained on,
      are predicted by the whole ensemble with part of their observed entries

@@ -145,14 +145,14 @@ calibration : bool, default=False
     :meth:`transform_interval` and :meth:`sample_imputations`. Without
     early stopping (every row trains), the networks are cross-fitted: the
     observed training entries (the rows, when the training data are
-    complete) are split at random into ``max(n_estimators_, 8)`` folds and
-    network ``k`` of the ensemble never sees fold ``k``, whose entries then
-    give out-of-fold residuals: the fit costs the same, but each network
-    learns from 1/8 fewer entries. With early stopping, the held-out
-    validation rows give the residuals and training is unchanged. The
-    residuals, normalised per gene and by the
-    observed fraction of a sample, set split-conformal intervals. See
-    :ref:`uncertainty`.
+    complete) are split at random into ``max(n_estimators_, 8)`` folds (16
+    folds of the entries for a single network) and network ``k`` of the
+    ensemble never sees fold ``k``, whose entries then give out-of-fold
+    residuals: the fit costs the same, but each network learns from 1/8
+    fewer entries (or rows). With early stopping, the held-out validation
+    rows give the residuals and training is unchanged. The residuals,
+    normalised per gene and by the observed fraction of a sample, set
+    split-conformal intervals. See :ref:`uncertainty`.
 
     .. versionadded:: 0.1.0
 """
