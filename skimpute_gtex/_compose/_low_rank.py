@@ -96,30 +96,28 @@ def weighing_levels(found, rng):
             for keep in _ENTRY_LEVELS]
 
 
-def _ensemble_excess(each, rows, visible, target, observed):
+def _ensemble_excess(preds, target, observed):
     """How much more network 0's predictions of ``target`` spread than the
     ensemble's average would: ``(1 - 1/n) * sigma² * n_targets``, with
-    ``sigma²`` the variance between the ``n`` networks' predictions (in
-    standardized units). Measured at the entries of ``rows`` missing from the
+    ``sigma²`` the variance between the ``n`` networks' predictions ``preds``
+    (standardized, network 0 first). Measured at the entries missing from the
     data, which no network saw, where there are enough; otherwise (complete
     data) at the targets, between the networks other than network 0, which
     trained on those rows (a smaller spread than on new samples: the
     correction is then partial). 0 for fewer networks than that needs.
-    ``each`` holds every network's ``predict(rows, visible)``.
     """
-    if each is None or len(each) < 2:
+    if len(preds) < 2:
         return 0.0
     unseen = ~observed
     if unseen.sum() >= target.sum():
-        where, spread_of = unseen, each
+        where, spread_of = unseen, preds
     else:
-        where, spread_of = target, each[1:]
+        where, spread_of = target, preds[1:]
     if len(spread_of) < 2:
         return 0.0
-    spread = np.var(np.stack([m(rows, visible)[where] for m in spread_of]),
-                    axis=0, ddof=1).mean()
-    n = len(each)
-    return float((1.0 - 1.0 / n) * spread * target.sum())
+    spread = np.var(np.stack([p[where] for p in spread_of]), axis=0,
+                    ddof=1).mean()
+    return float((1.0 - 1.0 / len(preds)) * spread * target.sum())
 
 
 def _low_rank_model(self, genes, mask, numeric, codes, seed):
@@ -163,8 +161,8 @@ class _LowRankBlendMixin:
                                       scale)
         elif crossfit is not None:
             found = held_out_fold(crossfit, mask)
-            network = self._predictor(members[0], validated, mean, scale)
             each = [self._predictor(m, validated, mean, scale) for m in members]
+            network = each[0]
         else:
             return None, None
         if found is None:
@@ -207,9 +205,10 @@ class _LowRankBlendMixin:
         x = (genes[eval_rows] - mean) / scale
         visibility, weights = [], []
         for visible, target in levels:
-            net, lr = network(eval_rows, visible), other(eval_rows, visible)
-            excess = _ensemble_excess(each, eval_rows, visible, target,
-                                      mask[eval_rows])
+            # network (network 0 of each, when given) predicted once
+            preds = [m(eval_rows, visible) for m in (each or [network])]
+            net, lr = preds[0], other(eval_rows, visible)
+            excess = _ensemble_excess(preds, target, mask[eval_rows])
             weights.append(mixture_weight(net[target], lr[target], x[target],
                                           excess))
             visibility.append(float(visible.mean()))

@@ -60,9 +60,7 @@ class CrossFit:
 
     def __init__(self, data, n_members, by_rows, seed, n_crossed=None):
         self.n_crossed = n_members if n_crossed is None else n_crossed
-        least = (N_FOLDS_ENTRIES_ONE if self.n_crossed == 1 and not by_rows
-                 else N_FOLDS)
-        self.n_folds = max(n_members, least)
+        self.n_folds = self._n_folds(n_members, by_rows, self.n_crossed)
         self.by_rows = by_rows
         generator = torch.Generator().manual_seed(int(seed))
         n_rows = data.shape[0]
@@ -76,12 +74,17 @@ class CrossFit:
                                  generator=generator, dtype=torch.uint8)
             self.fold = fold.to(data.device)
 
+    @staticmethod
+    def _n_folds(n_members, by_rows, n_crossed):
+        one = n_crossed == 1 and not by_rows
+        return max(n_members, N_FOLDS_ENTRIES_ONE if one else N_FOLDS)
+
     @classmethod
     def possible(cls, n_rows, n_members, by_rows):
         """Whether every network keeps at least 2 rows to train on."""
         if not by_rows:
             return True
-        n_folds = max(n_members, N_FOLDS)
+        n_folds = cls._n_folds(n_members, by_rows, n_members)
         return n_rows - -(-n_rows // n_folds) >= 2
 
     def member_data(self, data, k):

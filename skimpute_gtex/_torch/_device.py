@@ -6,8 +6,6 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..utils._random import draw_seed  # noqa: F401 (re-exported)
-
 _CUDA_RE = re.compile(r"^cuda(:\d+)?$")
 
 

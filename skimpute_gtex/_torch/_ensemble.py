@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 from ..utils._progress import Progress, log
+from ..utils._random import draw_seed
 from ._crossfit import CrossFit
 from ._data import _PREDICT_CHUNK
-from ._device import autocast, draw_seed, make_generator
+from ._device import autocast, make_generator
 from ._networks import AveragedNetworks, build, set_generator
 from ._training import n_batches, n_epochs, train, train_members
 

@@ -12,13 +12,9 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import _BaseImputer
 from ..utils._compat import Interval, StrOptions, _fit_context
 from ..utils._constraints import PositiveIntegers, UnitRange
+from ..utils._random import draw_seed
 from ._data import _Data, gene_statistics, standardized_rows
-from ._device import (
-    as_tensor,
-    draw_seed,
-    resolve_device,
-    resolve_precision,
-)
+from ._device import as_tensor, resolve_device, resolve_precision
 from ._ensemble import combined, train_ensemble
 from ._plan import make_plan, with_split
 from ._threads import Threads

@@ -11,7 +11,8 @@ from .._compose._conformal import _stack
 from ..utils._compat import Interval, _fit_context
 from ..utils._constraints import UnitRange
 from ..utils._docstrings import fill_doc
-from ._device import autocast, draw_seed, make_generator
+from ..utils._random import draw_seed
+from ._device import autocast, make_generator
 from ._estimator import _BaseTorchImputer
 from ._networks import ConditionalMLP
 from ._optim import make_optimizer

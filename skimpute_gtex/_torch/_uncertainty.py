@@ -53,8 +53,9 @@ from .._compose._conformal import (
     _stack,
 )
 from ..utils._compat import Interval, _get_output_config, validate_params
+from ..utils._random import draw_seed
 from ._data import _PREDICT_CHUNK
-from ._device import draw_seed, make_generator
+from ._device import make_generator
 from ._threads import Threads
 
 _MAX_RESIDUALS = 200_000  # residuals used to fit the normalisation
@@ -88,7 +89,7 @@ class _Calibrator:
                             * (1 - _KEEP_LOW) / 2)
                 rate = min(1.0, _MAX_RESIDUALS / max(expected, 1.0))
                 for _ in range(_VALIDATION_REPEATS):
-                    out.extend(self._chunks(val_data, members, None, rate))
+                    out.extend(self._chunks(val_data, members, rate))
             elif crossfit.by_rows:  # each network's rows are new samples to it
                 expected = (float(data.mask.sum()) * _VALIDATION_REPEATS
                             * (1 - _KEEP_LOW) / 2 * len(members) / crossfit.n_folds)
@@ -96,20 +97,23 @@ class _Calibrator:
                 for k, networks in enumerate(members):
                     fold = data.subset(crossfit.held_out_rows(k))
                     for _ in range(_VALIDATION_REPEATS):
-                        out.extend(self._chunks(fold, [networks], None, rate))
+                        out.extend(self._chunks(fold, [networks], rate))
             else:
-                self.fold = crossfit.fold
                 expected = (float(data.mask.sum()) * len(members)
                             / crossfit.n_folds)
                 rate = min(1.0, _MAX_RESIDUALS / max(expected, 1.0))
                 for k, networks in enumerate(members):
-                    out.extend(self._chunks(data, [networks], k, rate))
+                    out.extend(self._chunks(data, [networks], rate,
+                                            held=crossfit.fold == k))
         if not out:
             return None
         res, gene, r = (np.concatenate(parts) for parts in zip(*out))
         return res, gene, r
 
-    def _chunks(self, data, members, k, rate):
+    def _chunks(self, data, members, rate, held=None):
+        """Residuals of ``data``'s rows: of part of their observed entries
+        (new samples to ``members``), or of the entries ``held`` (a boolean
+        tensor of ``data``'s shape) that the one network never saw."""
         est = self.estimator
         n_rows, n_genes = data.shape
         g = self.generator
@@ -118,13 +122,13 @@ class _Calibrator:
                                device=data.device)
             x, mask, numeric, codes = (t.cpu() for t in data.rows(idx))
             n = x.shape[0]
-            if k is None:  # validation rows: hide part of the observed entries
+            if held is None:  # new samples: hide part of the observed entries
                 keep = torch.rand(x.shape, generator=g) < self._uniform(
                     n, _KEEP_LOW, 1.0)
                 visible = mask * keep
                 target = mask - visible
             else:  # the fold this network never saw; half the rows hide more
-                target = mask * (self.fold[idx].cpu() == k)
+                target = mask * held[idx].cpu()
                 p = torch.where(torch.rand((n, 1), generator=g) < 0.5,
                                 torch.ones((n, 1)), self._uniform(n, _KEEP_LOW, 1.0))
                 visible = (mask - target) * (torch.rand(x.shape, generator=g) < p)
