@@ -67,23 +67,22 @@ def validation_score(est, networks, data, generator_seed):
     return score
 
 
-def train_ensemble(est, data, val_data, rng, first_seeds, device, threads,
-                    complete=False):
+def train_ensemble(est, data, val_data, rng, first_seeds, device, threads):
     """Train the ensemble; returns ``(members, histories, crossfit)``."""
+    plan = est._plan
     n_rows, n_genes = data.shape
     vocab_sizes = [len(c) for c in est.categories_] if data.codes.shape[1] else []
     shape = (n_genes, data.numeric.shape[1], vocab_sizes)
     # one network's schedule: the step budget applies without early stopping
-    batch_size = est._plan.batch(n_rows)
+    batch_size = plan.batch(n_rows)
     steps_per_epoch = n_batches(n_rows, batch_size)
     epochs = n_epochs(
         est.max_iter, None if val_data is not None else est.max_steps,
         steps_per_epoch,
     )
-    n_members = est._plan.n_members(steps_per_epoch)
+    n_members = plan.n_members(steps_per_epoch)
     val_seed = draw_seed(rng) if val_data is not None else None
     crossfit = None
-    plan = est._plan
     by_rows = plan.cross_fit == "rows"
     if plan.cross_fit and CrossFit.possible(n_rows, n_members, by_rows):
         # a seed of its own, derived without drawing from the fit's stream
@@ -101,18 +100,19 @@ def train_ensemble(est, data, val_data, rng, first_seeds, device, threads,
     ]
 
     def train_one(k, member_threads):
-        return train_member(est,
-            shape, data if crossfit is None else crossfit.member_data(data, k),
+        return train_member(
+            est, shape,
+            data if crossfit is None else crossfit.member_data(data, k),
             val_data, val_seed, *seeds[k], device,
             batch_size, epochs, progress, k, member_threads or threads,
         )
 
     cpu_threads = (threads.limit or torch.get_num_threads()
                    if device.type == "cpu" else 1)
-    one_each = (est.n_jobs is None and not est._plan.large
+    one_each = (est.n_jobs is None and not plan.large
                 and device.type == "cpu")
     trained = train_members(train_one, n_members, cpu_threads,
-                            adapt=est.n_jobs is None and est._plan.large,
+                            adapt=est.n_jobs is None and plan.large,
                             per_network=1 if one_each else None)
     members = [networks for networks, _ in trained]
     histories = [history for _, history in trained]
@@ -126,8 +126,8 @@ def train_ensemble(est, data, val_data, rng, first_seeds, device, threads,
 
 
 def train_member(est, shape, data, val_data, val_seed, init_seed, train_seed,
-                  device, batch_size, epochs, progress=None, index=0,
-                  threads=None):
+                 device, batch_size, epochs, progress=None, index=0,
+                 threads=None):
     """Train one set of networks; returns ``(networks, history)`` on the CPU."""
     generator = make_generator(train_seed, device)
     # the initial weights do not depend on the device: drawn on the CPU
