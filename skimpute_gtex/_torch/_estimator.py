@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import _BaseImputer
+from ..io._sources import as_source
 from ..utils._compat import Interval, StrOptions, _fit_context
 from ..utils._constraints import PositiveIntegers, UnitRange
 from ..utils._random import draw_seed
@@ -117,6 +118,12 @@ class _BaseTorchImputer(_BaseImputer):
         """
         before = dict(self.__dict__)
         try:
+            source = as_source(X)
+            if source is not None:  # a matrix on disk (docs/scale.rst)
+                from ._stream import fit_stream
+
+                fit_stream(self, source)
+                return None
             return self._fit_unsafe(X)
         except BaseException:
             self.__dict__.clear()
@@ -176,7 +183,10 @@ class _BaseTorchImputer(_BaseImputer):
 
     def _fit_standardization(self, genes, mask):
         """Per-gene mean and scale of the observed entries; the clip bounds."""
-        mean, std, low, high = gene_statistics(genes, mask)
+        return self._standardization(*gene_statistics(genes, mask))
+
+    def _standardization(self, mean, std, low, high):
+        """Mean and scale from the per-gene statistics; the clip bounds."""
         valid = self._valid_mask
         self._clip_low = np.where(valid, low, -np.inf)
         self._clip_high = np.where(valid, high, np.inf)
@@ -372,5 +382,10 @@ class _BaseTorchImputer(_BaseImputer):
         X_imputed : {ndarray, sparse matrix} of shape (n_samples, n_features_out)
             As :meth:`transform` returns it.
         """
+        if as_source(X) is not None:
+            raise TypeError(
+                f"{type(self).__name__}.fit_transform needs X in memory; fit on "
+                "the file, then transform blocks of it read into memory."
+            )
         validated = self._fit(X)
         return self._impute(X, validated=validated)

@@ -175,6 +175,7 @@ def train(
     progress=None,
     network=0,
     threads=None,
+    epoch_batches=None,
 ):
     """Run the epochs of ``estimator``'s training.
 
@@ -213,6 +214,10 @@ def train(
         Which of the estimator's networks this is (for ``progress``).
     threads : Threads or None
         Told about every step (it may change the CPU thread count).
+    epoch_batches : callable or None
+        ``epoch_batches()`` returns the batches of one epoch (what ``step``
+        takes, each with a ``numel()``); by default :func:`batches` of
+        ``n_rows`` shuffled rows (a streaming fit passes its own).
 
     Returns
     -------
@@ -226,8 +231,10 @@ def train(
     stopper = None if validation_score is None else _Stopper(est, modules, optimizers)
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        loss = _epoch(est, modules, step, n_rows, batch_size, generator, device,
-                      history, average, threads)
+        epoch_rows = (batches(n_rows, batch_size, generator)
+                      if epoch_batches is None else epoch_batches())
+        loss = _epoch(est, modules, step, epoch_rows, device, history, average,
+                      threads)
         if not np.isfinite(loss):
             raise ValueError(
                 f"{type(est).__name__} diverged: the training loss became "
@@ -284,14 +291,13 @@ def train(
     return history
 
 
-def _epoch(est, modules, step, n_rows, batch_size, generator, device, history,
-           average, threads):
-    """One pass over the shuffled mini-batches; returns the mean loss per row."""
+def _epoch(est, modules, step, epoch_rows, device, history, average, threads):
+    """One pass over the mini-batches; returns the mean loss per row."""
     for m in modules.values():
         m.train()
     total_loss = torch.zeros((), device=device)
     count = 0
-    for idx in batches(n_rows, batch_size, generator):
+    for idx in epoch_rows:
         total_loss += step(idx) * idx.numel()
         count += idx.numel()
         history.n_steps += 1

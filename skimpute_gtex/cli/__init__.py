@@ -14,6 +14,10 @@ Subcommands:
     saved model the matrix's genes are matched to the model's by id (Ensembl
     versions ignored): the model's genes that the matrix lacks are imputed
     entirely, and genes the model does not know are passed through as read.
+``fit-stream``
+    Fit PMI on a matrix on disk (a backed ``.h5ad``, an ARCHS4 HDF5 file) a
+    block of samples at a time; under ``torchrun``, data-parallel
+    (:func:`skimpute_gtex.distributed.fit_distributed`).
 ``compare``
     Compare imputers on the user's matrix: hide observed entries at random,
     impute them in place, score them
@@ -44,7 +48,7 @@ a saved model). Warnings are printed as one line ``warning: ...``.
 import sys
 import warnings
 
-from . import _commands, _demo
+from . import _commands, _demo, _stream
 from ._commands import FAST_PARAMS, _threads
 from ._inputs import read_covariates
 from ._io import _EXACT_FLOATS, CLIError, read_input, read_matrix
@@ -72,8 +76,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def _command(name):
     """The function of a subcommand, looked up when it runs (tests patch it)."""
-    module = _demo if name == "demo" else _commands
-    return getattr(module, f"cmd_{name}")
+    module = {"demo": _demo, "fit-stream": _stream}.get(name, _commands)
+    return getattr(module, f"cmd_{name.replace('-', '_')}")
 
 
 def main(argv=None):

@@ -4,6 +4,7 @@ import argparse
 
 from .. import __version__
 from ._commands import COMPARE_METHODS
+from ._stream import add_fit_stream
 
 
 def _add_input_options(p):
@@ -104,6 +105,7 @@ def build_parser():
                         "fits with --calibration, or needs a model fitted so")
 
     _add_compare(sub)
+    add_fit_stream(sub)
     return parser
 
 

@@ -1,0 +1,291 @@
+"""Fitting PMIImputer from a matrix on disk, a block of samples at a time.
+
+What differs from an in-memory fit (docs/scale.rst):
+
+* one pass over the file computes the per-gene statistics (count, mean,
+  variance merged block by block, min, max) in float64;
+* up to ``MAX_VALIDATION_ROWS`` rows are held out for early stopping and
+  read into memory once; every other row trains;
+* an epoch visits the row blocks of ``CHUNK_ROWS`` in a random order,
+  ``BUFFER_CHUNKS`` at a time, and shuffles the rows of those blocks (a
+  shuffle buffer): the rows come in another order than an in-memory fit's
+  full shuffle, and an epoch has ``n_train // batch_size`` steps;
+* one network, no covariates, no low-rank blend, gene-panel mixture or
+  calibration (each needs the whole matrix in memory).
+
+Memory is bounded by the buffer, the validation rows and the model, not by
+the file.
+"""
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+from ..utils._progress import Progress, log
+from ..utils._random import draw_seed
+from ._data import _Data
+from ._device import make_generator, resolve_device, resolve_precision
+from ._ensemble import build_networks, validation_score
+from ._networks import set_generator
+from ._plan import make_plan
+from ._threads import Threads
+from ._training import n_epochs, train
+
+#: rows per block read from the file
+CHUNK_ROWS = 1024
+#: blocks whose rows are shuffled together
+BUFFER_CHUNKS = 8
+#: at most this many rows are held out for early stopping
+MAX_VALIDATION_ROWS = 4096
+
+
+def _check_streamable(est):
+    """Raise on the parameters a streaming fit cannot follow."""
+    name = type(est).__name__
+    if not hasattr(est, "blend_low_rank"):
+        raise TypeError(f"{name} cannot be fitted from a file; PMIImputer can.")
+    problems = []
+    if est.covariates is not None:
+        problems.append("covariates (set covariates=None)")
+    if est.add_indicator:
+        problems.append("add_indicator=True")
+    if est.calibration:
+        problems.append("calibration=True")
+    if est.blend_low_rank is True:
+        problems.append("blend_low_rank=True")
+    if est.n_estimators not in ("auto", 1):
+        problems.append(f"n_estimators={est.n_estimators}")
+    if problems:
+        raise ValueError(
+            f"{name} fitted from a file trains one network on expression alone; "
+            f"it cannot use {', '.join(problems)}."
+        )
+
+
+def stream_statistics(source, rows=CHUNK_ROWS):
+    """Per-gene ``(count, mean, std, min, max)`` of the observed entries of
+    ``source``, in one pass (block means and squared deviations merged as in
+    Chan et al.'s parallel variance)."""
+    n_genes = source.shape[1]
+    count = np.zeros(n_genes)
+    mean = np.zeros(n_genes)
+    m2 = np.zeros(n_genes)
+    low = np.full(n_genes, np.inf)
+    high = np.full(n_genes, -np.inf)
+    for start in range(0, source.n_samples, rows):
+        v = source.read(start, start + rows).astype(np.float64)
+        observed = ~np.isnan(v)
+        c = observed.sum(axis=0).astype(np.float64)
+        safe = np.maximum(c, 1)
+        z = np.where(observed, v, 0.0)
+        m = z.sum(axis=0) / safe
+        d = np.where(observed, v - m, 0.0)
+        block_m2 = np.einsum("ij,ij->j", d, d)
+        total = count + c
+        delta = m - mean
+        share = np.divide(c, total, out=np.zeros_like(c), where=total > 0)
+        mean = mean + delta * share
+        m2 = m2 + block_m2 + delta**2 * count * share
+        count = total
+        low = np.minimum(low, np.min(v, axis=0, initial=np.inf, where=observed))
+        high = np.maximum(high, np.max(v, axis=0, initial=-np.inf,
+                                       where=observed))
+    std = np.sqrt(np.divide(m2, count, out=np.zeros_like(m2), where=count > 0))
+    return count, mean, std, low, high
+
+
+class _Batch(_Data):
+    """The mini-batch a training step reads: its ``rows(idx)`` are rows of
+    the block last :meth:`hold`-ed."""
+
+    def __init__(self, n_genes, device):
+        self.x = torch.empty((0, n_genes), device=device)
+        self.mask = torch.empty((0, n_genes), dtype=torch.bool, device=device)
+        self.numeric = torch.empty((0, 0), device=device)
+        self.codes = torch.empty((0, 0), dtype=torch.long, device=device)
+
+    def hold(self, x, mask):
+        device = self.x.device
+        self.x = torch.from_numpy(x).to(device)
+        self.mask = torch.from_numpy(mask).to(device)
+        n = x.shape[0]
+        self.numeric = torch.empty((n, 0), device=device)
+        self.codes = torch.empty((n, 0), dtype=torch.long, device=device)
+        return torch.arange(n, device=device)
+
+
+def standardized(block, mean, scale):
+    """``(x, mask)`` of a block read from the source: float32 standardized
+    values (0 where missing) and the observed entries."""
+    mask = ~np.isnan(block)
+    x = np.where(mask, (block.astype(np.float64) - mean) / scale, 0.0)
+    return x.astype(np.float32), mask
+
+
+class ShuffledBlocks:
+    """Mini-batches of training rows read from ``source``, in a shuffle buffer.
+
+    Every epoch permutes the blocks of ``CHUNK_ROWS`` rows with a seed that
+    all ranks share; rank ``r`` of ``world`` takes every ``world``-th block of
+    that order (its shard), reads ``BUFFER_CHUNKS`` of them at a time, drops
+    the validation rows, shuffles the rest with a seed of its own and yields
+    batches of ``batch_size`` rows; the rows left over join the next buffer.
+    The stream never ends: the training loop takes ``steps`` batches an
+    epoch, the same number on every rank.
+    """
+
+    def __init__(self, source, training, mean, scale, batch_size, seed,
+                 rank=0, world=1, chunk_rows=CHUNK_ROWS,
+                 buffer_chunks=BUFFER_CHUNKS):
+        self.source, self.training = source, training
+        self.mean, self.scale = mean, scale
+        self.batch_size, self.seed = int(batch_size), int(seed)
+        self.rank, self.world = rank, world
+        self.chunk_rows, self.buffer_chunks = chunk_rows, buffer_chunks
+        self.n_chunks = -(-source.n_samples // chunk_rows)
+        if self.n_chunks < world:
+            raise ValueError(
+                f"{source.n_samples} samples make {self.n_chunks} block(s) of "
+                f"{chunk_rows} rows, fewer than the {world} processes."
+            )
+
+    def __iter__(self):
+        epoch = 0
+        carry_x = carry_m = None
+        while True:
+            order = np.random.default_rng([self.seed, epoch]).permutation(
+                self.n_chunks)[self.rank::self.world]
+            mine = np.random.default_rng([self.seed, epoch, self.rank, 1])
+            for g in range(0, len(order), self.buffer_chunks):
+                xs, ms = [] if carry_x is None else [carry_x], (
+                    [] if carry_m is None else [carry_m])
+                for c in np.sort(order[g:g + self.buffer_chunks]):
+                    lo = int(c) * self.chunk_rows
+                    block = self.source.read(lo, lo + self.chunk_rows)
+                    keep = self.training[lo:lo + len(block)]
+                    x, m = standardized(block[keep], self.mean, self.scale)
+                    xs.append(x)
+                    ms.append(m)
+                x, m = np.concatenate(xs), np.concatenate(ms)
+                perm = mine.permutation(len(x))
+                x, m = x[perm], m[perm]
+                end = len(x) - len(x) % self.batch_size
+                for s in range(0, end, self.batch_size):
+                    yield x[s:s + self.batch_size], m[s:s + self.batch_size]
+                carry_x = x[end:] if end < len(x) else None
+                carry_m = m[end:] if end < len(x) else None
+            epoch += 1
+
+
+def fit_stream(est, source, *, distributed=None):
+    """Fit ``est`` (a PMIImputer) on the rows of ``source``; see the module
+    docstring. ``distributed``: a :class:`~._distributed.Group` to train
+    data-parallel in (None: this process alone)."""
+    _check_streamable(est)
+    n_samples, n_genes = source.shape
+    if n_samples < 2:
+        raise ValueError(f"n_samples={n_samples}: at least 2 samples are needed.")
+    head = source.read(0, min(n_samples, 8))
+    import pandas as pd
+
+    est._validate_input(pd.DataFrame(head, columns=[str(g) for g in source.gene_names]),
+                        reset=True)
+    count, mean, std, low, high = stream_statistics(source)
+    if not count.any():
+        raise ValueError("The file has no observed gene value: nothing to learn from.")
+    est._valid_mask = count > 0
+    est.n_genes_ = n_genes
+    est.gene_indices_ = est._gene_columns[
+        slice(None) if est.keep_empty_features else est._valid_mask]
+    est.indicator_ = None
+    mean, scale = est._standardization(mean, std, low, high)
+
+    rng = check_random_state(est.random_state)
+    init_seed, train_seed = draw_seed(rng), draw_seed(rng)
+    device = resolve_device(est.device)
+    observed = float(count[est._valid_mask].sum()
+                     / (n_samples * max(est._valid_mask.sum(), 1)))
+    plan = make_plan(est, n_samples, observed)
+    from dataclasses import replace
+
+    est._plan = plan = replace(plan, blend=False, cross_fit=None)
+    val_rows = None
+    if plan.early_stopping:
+        n_val = min(int(round(est.validation_fraction * n_samples)),
+                    MAX_VALIDATION_ROWS)
+        if n_val >= 2 and n_samples - n_val >= 2:
+            val_rows = np.sort(rng.choice(n_samples, n_val, replace=False))
+    est._plan = plan = replace(plan, early_stopping=val_rows is not None)
+    training = np.ones(n_samples, dtype=bool)
+    if val_rows is not None:
+        training[val_rows] = False
+    n_train = int(training.sum())
+    world = 1 if distributed is None else distributed.world
+    rank = 0 if distributed is None else distributed.rank
+    batch_size = plan.batch(n_train)
+    if distributed is not None:
+        batch_size = distributed.local_batch(batch_size)
+    steps = max(1, n_train // (batch_size * world))
+    epochs = n_epochs(est.max_iter, None if val_rows is not None else est.max_steps,
+                      steps)
+    stream_seed = draw_seed(rng)
+    val_seed = draw_seed(rng) if val_rows is not None else None
+
+    threads = Threads(est.n_jobs, cpu=device.type == "cpu",
+                      adapt=est.n_jobs is None and plan.large and world == 1)
+    with threads:
+        val_data = None
+        if val_rows is not None:
+            mine = val_rows[rank::world]
+            block = source.take(mine)
+            val_data = _Data(block, ~np.isnan(block), mean, scale,
+                             np.arange(len(mine)), np.zeros((len(mine), 0)),
+                             np.zeros((len(mine), 0), dtype=np.int64), device)
+        networks = build_networks(est, n_genes, 0, [],
+                                  make_generator(init_seed, "cpu"))
+        generator = make_generator(train_seed + rank, device)
+        for m in networks.values():
+            m.to(device)
+            set_generator(m, generator)
+        view = _Batch(n_genes, device)
+        stream = iter(ShuffledBlocks(source, training, mean, scale, batch_size,
+                                     stream_seed, rank, world))
+
+        def epoch_batches():
+            for _ in range(steps):
+                yield view.hold(*next(stream))
+
+        if distributed is None:
+            step, optimizers = est._make_step(networks, view, generator)
+            score = (None if val_data is None else
+                     validation_score(est, networks, val_data, val_seed))
+        else:
+            step, optimizers = distributed.step(est, networks, view, generator)
+            score = (None if val_data is None else distributed.score(
+                validation_score(est, networks, val_data, val_seed)))
+        log(est, est.verbose >= 2,
+            f"training on {n_train} samples x {n_genes} genes from "
+            f"{type(source).__name__}, {world} process(es), device={device}")
+        progress = Progress(est, 1, epochs) if rank == 0 else None
+        try:
+            history = train(est, modules=networks, step=step,
+                            optimizers=optimizers, validation_score=score,
+                            n_rows=n_train, batch_size=batch_size, epochs=epochs,
+                            device=device, generator=generator,
+                            progress=progress, threads=threads,
+                            epoch_batches=epoch_batches)
+        finally:
+            for m in networks.values():
+                set_generator(m, None)
+                m.to("cpu")
+        if progress is not None:
+            progress.close(f"trained 1 network on {n_train} samples x {n_genes} "
+                           f"genes streamed from disk, {history.n_iter} epochs")
+    est._set_networks([networks])
+    est._set_blend((None, None))
+    est.mean_, est.scale_ = mean, scale
+    est._set_history([history])
+    est.precision_ = resolve_precision(est.precision, device)
+    est._thread_choices = threads.choices
+    est._set_calibration(None, None, None, None, init_seed)
+    return est

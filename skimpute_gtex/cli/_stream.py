@@ -1,0 +1,86 @@
+"""The ``fit-stream`` command: fit PMI on a matrix on disk, maybe data-parallel."""
+
+import os
+import sys
+
+from ._io import CLIError
+
+
+def _source(args):
+    from ..io import AnnDataSource, ARCHS4Source
+
+    genes = None
+    if args.genes:
+        with open(args.genes) as f:
+            genes = [line.strip() for line in f if line.strip()]
+    if not os.path.isfile(args.input):
+        raise CLIError(f"{args.input}: no such file.")
+    if args.format == "archs4" or (args.format == "auto"
+                                   and not args.input.endswith(".h5ad")):
+        transform = None if args.transform == "none" else args.transform
+        return ARCHS4Source(args.input, genes, gene_field=args.gene_field,
+                            transform=transform)
+    import anndata
+
+    return AnnDataSource(anndata.read_h5ad(args.input, backed="r"), genes)
+
+
+def cmd_fit_stream(args):
+    from .. import PMIImputer
+    from ..distributed import fit_distributed
+
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(out_dir):
+        raise CLIError(f"{args.output}: directory {out_dir} does not exist.")
+    params = dict(max_iter=args.max_iter, random_state=args.random_state,
+                  device=args.device, verbose=args.verbose)
+    if args.hidden_layer_sizes:
+        params["hidden_layer_sizes"] = tuple(args.hidden_layer_sizes)
+    if args.batch_size:
+        params["batch_size"] = args.batch_size
+    if args.max_steps:
+        params["max_steps"] = args.max_steps
+    if args.no_early_stopping:
+        params["early_stopping"] = False
+    model = PMIImputer(**params)
+    with _source(args) as source:
+        fit_distributed(model, source, args.output)
+        shape = source.shape
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(f"fitted PMIImputer on {shape[0]} samples x {shape[1]} genes "
+              f"streamed from {args.input} ({model.n_iter_} epochs, "
+              f"{os.environ.get('WORLD_SIZE', 1)} process(es)); saved "
+              f"{args.output}", file=sys.stderr)
+    return 0
+
+
+def add_fit_stream(sub):
+    p = sub.add_parser(
+        "fit-stream",
+        help="fit PMI on a matrix on disk a block of samples at a time (an "
+             ".h5ad, or an ARCHS4 HDF5 file); data-parallel under torchrun")
+    p.add_argument("input", help=".h5ad (samples x genes) or ARCHS4 .h5 file")
+    p.add_argument("--output", "-o", required=True, help="model file to write")
+    p.add_argument("--format", choices=("auto", "h5ad", "archs4"),
+                   default="auto", help="(default: by the file's extension)")
+    p.add_argument("--genes", metavar="FILE",
+                   help="text file of the gene ids to read, one per line "
+                        "(default: all)")
+    p.add_argument("--gene-field", default="gene_symbol",
+                   help="ARCHS4: the meta/genes field of the ids (default: "
+                        "gene_symbol)")
+    p.add_argument("--transform", choices=("log1p_cpm", "log1p", "none"),
+                   default="log1p_cpm",
+                   help="ARCHS4: counts to expression (default: log1p_cpm)")
+    p.add_argument("--max-iter", type=int, default=500)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--no-early-stopping", action="store_true")
+    p.add_argument("--hidden-layer-sizes", type=int, nargs="+", metavar="N")
+    p.add_argument("--batch-size", type=int,
+                   help="global batch: split over the processes")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument("--verbose", "-v", action="count", default=1)
+    p.add_argument("--quiet", "-q", dest="verbose", action="store_const", const=0)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per process (default: torch's choice)")
