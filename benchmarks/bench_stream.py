@@ -142,6 +142,7 @@ def worker(args):
     t0 = time.perf_counter()
     est.fit(data)
     seconds = time.perf_counter() - t0
+    peak = maxrss_mb()  # of the fit (and of reading the slice, in memory)
     n_val = round(est.validation_fraction * rows)
     if args.worker == "memory":  # every epoch trains every training row
         samples = est.n_iter_ * (rows - n_val)
@@ -150,7 +151,7 @@ def worker(args):
     record = dict(kind=args.worker, rows=rows, genes=n_genes, seed=args.seed,
                   epochs=est.n_iter_, n_steps=est.n_steps_, fit_seconds=seconds,
                   samples_per_second=samples / seconds,
-                  peak_rss_mb=maxrss_mb(),
+                  peak_rss_mb=peak,
                   held_out_r2=_score(est, n_genes))
     print(json.dumps(record))
 

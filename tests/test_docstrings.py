@@ -33,6 +33,7 @@ PUBLIC_FUNCTION_MODULES = [
     "skimpute_gtex.datasets",
     "skimpute_gtex.metrics",
     "skimpute_gtex.model_selection",
+    "skimpute_gtex.distributed",
 ]
 
 ESTIMATORS = all_estimators()

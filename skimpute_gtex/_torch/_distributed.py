@@ -129,6 +129,19 @@ def fit_distributed(estimator, source, output=None, *, backend=None,
     -------
     estimator : PMIImputer
         The fitted estimator (the same on every rank).
+
+    Examples
+    --------
+    Saved as ``fit.py`` and started with ``torchrun --nproc-per-node 2
+    fit.py``, each of the two processes streams half of the file's blocks:
+
+    >>> import anndata  # doctest: +SKIP
+    >>> from skimpute_gtex import PMIImputer
+    >>> from skimpute_gtex.distributed import fit_distributed
+    >>> reference = anndata.read_h5ad("reference.h5ad", backed="r")  # doctest: +SKIP
+    >>> fit_distributed(PMIImputer(random_state=0), reference,
+    ...                 "model.joblib")  # doctest: +SKIP
+    PMIImputer(random_state=0)
     """
     import torch.distributed as dist
 

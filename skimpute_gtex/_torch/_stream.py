@@ -6,8 +6,9 @@ What differs from an in-memory fit (docs/scale.rst):
   variance merged block by block, min, max) in float64;
 * up to ``MAX_VALIDATION_ROWS`` rows are held out for early stopping and
   read into memory once; every other row trains;
-* an epoch visits the row blocks of ``CHUNK_ROWS`` in a random order,
-  ``BUFFER_CHUNKS`` at a time, and shuffles the rows of those blocks (a
+* an epoch visits the row blocks of ``CHUNK_ROWS`` in a random order, a
+  few at a time (``BUFFER_CHUNKS``, fewer for wide data: about
+  ``BUFFER_ENTRIES`` values), and shuffles the rows of those blocks (a
   shuffle buffer): the rows come in another order than an in-memory fit's
   full shuffle, and an epoch has ``n_train // batch_size`` steps;
 * one network, no covariates, no low-rank blend, gene-panel mixture or
@@ -33,10 +34,12 @@ from ._training import n_epochs, train
 
 #: rows per block read from the file
 CHUNK_ROWS = 1024
-#: blocks whose rows are shuffled together
+#: blocks whose rows are shuffled together: at most this many, and about
+#: BUFFER_ENTRIES values (float32) in all
 BUFFER_CHUNKS = 8
+BUFFER_ENTRIES = 2**25
 #: at most this many rows are held out for early stopping
-MAX_VALIDATION_ROWS = 4096
+MAX_VALIDATION_ROWS = 2048
 
 
 def _check_streamable(est):
@@ -62,7 +65,7 @@ def _check_streamable(est):
         )
 
 
-def stream_statistics(source, rows=CHUNK_ROWS):
+def stream_statistics(source, rows=256):
     """Per-gene ``(count, mean, std, min, max)`` of the observed entries of
     ``source``, in one pass (block means and squared deviations merged as in
     Chan et al.'s parallel variance)."""
@@ -114,34 +117,46 @@ class _Batch(_Data):
         return torch.arange(n, device=device)
 
 
-def standardized(block, mean, scale):
-    """``(x, mask)`` of a block read from the source: float32 standardized
-    values (0 where missing) and the observed entries."""
-    mask = ~np.isnan(block)
-    x = np.where(mask, (block.astype(np.float64) - mean) / scale, 0.0)
-    return x.astype(np.float32), mask
+def standardized_into(block, mean, scale, x, mask, rows=256):
+    """Write the standardized values of a block read from the source into
+    ``x`` (float32, 0 where missing) and its observed entries into ``mask``,
+    ``rows`` rows at a time (float64 arithmetic, as an in-memory fit)."""
+    for s in range(0, len(block), rows):
+        b = block[s:s + rows]
+        m = mask[s:s + rows]
+        np.logical_not(np.isnan(b), out=m)
+        x[s:s + rows] = np.where(m, (b.astype(np.float64) - mean) / scale, 0.0)
+
+
+def n_buffer_chunks(n_genes, chunk_rows=CHUNK_ROWS):
+    """Blocks in the shuffle buffer: ``BUFFER_CHUNKS``, fewer for wide data
+    (about ``BUFFER_ENTRIES`` values), at least 2."""
+    return int(np.clip(BUFFER_ENTRIES // (chunk_rows * max(n_genes, 1)), 2,
+                       BUFFER_CHUNKS))
 
 
 class ShuffledBlocks:
     """Mini-batches of training rows read from ``source``, in a shuffle buffer.
 
-    Every epoch permutes the blocks of ``CHUNK_ROWS`` rows with a seed that
+    Every epoch permutes the blocks of ``chunk_rows`` rows with a seed that
     all ranks share; rank ``r`` of ``world`` takes every ``world``-th block of
-    that order (its shard), reads ``BUFFER_CHUNKS`` of them at a time, drops
-    the validation rows, shuffles the rest with a seed of its own and yields
-    batches of ``batch_size`` rows; the rows left over join the next buffer.
-    The stream never ends: the training loop takes ``steps`` batches an
-    epoch, the same number on every rank.
+    that order (its shard), reads ``buffer_chunks`` of them at a time into
+    one preallocated buffer, drops the validation rows, and yields batches of
+    ``batch_size`` rows in an order shuffled with a seed of its own (each a
+    copy); the rows left over join the next buffer. The stream never ends:
+    the training loop takes ``steps`` batches an epoch, the same number on
+    every rank.
     """
 
     def __init__(self, source, training, mean, scale, batch_size, seed,
-                 rank=0, world=1, chunk_rows=CHUNK_ROWS,
-                 buffer_chunks=BUFFER_CHUNKS):
+                 rank=0, world=1, chunk_rows=CHUNK_ROWS, buffer_chunks=None):
         self.source, self.training = source, training
         self.mean, self.scale = mean, scale
         self.batch_size, self.seed = int(batch_size), int(seed)
         self.rank, self.world = rank, world
-        self.chunk_rows, self.buffer_chunks = chunk_rows, buffer_chunks
+        self.chunk_rows = chunk_rows
+        self.buffer_chunks = (n_buffer_chunks(source.shape[1], chunk_rows)
+                              if buffer_chunks is None else buffer_chunks)
         self.n_chunks = -(-source.n_samples // chunk_rows)
         if self.n_chunks < world:
             raise ValueError(
@@ -150,30 +165,31 @@ class ShuffledBlocks:
             )
 
     def __iter__(self):
+        n_genes, b = self.source.shape[1], self.batch_size
+        size = self.buffer_chunks * self.chunk_rows + b
+        x = np.empty((size, n_genes), dtype=np.float32)
+        m = np.empty((size, n_genes), dtype=bool)
+        n = 0  # rows in the buffer (the first ones carried over)
         epoch = 0
-        carry_x = carry_m = None
         while True:
             order = np.random.default_rng([self.seed, epoch]).permutation(
                 self.n_chunks)[self.rank::self.world]
             mine = np.random.default_rng([self.seed, epoch, self.rank, 1])
             for g in range(0, len(order), self.buffer_chunks):
-                xs, ms = [] if carry_x is None else [carry_x], (
-                    [] if carry_m is None else [carry_m])
                 for c in np.sort(order[g:g + self.buffer_chunks]):
                     lo = int(c) * self.chunk_rows
                     block = self.source.read(lo, lo + self.chunk_rows)
-                    keep = self.training[lo:lo + len(block)]
-                    x, m = standardized(block[keep], self.mean, self.scale)
-                    xs.append(x)
-                    ms.append(m)
-                x, m = np.concatenate(xs), np.concatenate(ms)
-                perm = mine.permutation(len(x))
-                x, m = x[perm], m[perm]
-                end = len(x) - len(x) % self.batch_size
-                for s in range(0, end, self.batch_size):
-                    yield x[s:s + self.batch_size], m[s:s + self.batch_size]
-                carry_x = x[end:] if end < len(x) else None
-                carry_m = m[end:] if end < len(x) else None
+                    block = block[self.training[lo:lo + len(block)]]
+                    standardized_into(block, self.mean, self.scale,
+                                      x[n:n + len(block)], m[n:n + len(block)])
+                    n += len(block)
+                perm = mine.permutation(n)
+                end = n - n % b
+                for s in range(0, end, b):
+                    yield x[perm[s:s + b]], m[perm[s:s + b]]
+                rest = np.sort(perm[end:])
+                x[:len(rest)], m[:len(rest)] = x[rest], m[rest]
+                n = len(rest)
             epoch += 1
 
 
@@ -241,6 +257,7 @@ def fit_stream(est, source, *, distributed=None):
             val_data = _Data(block, ~np.isnan(block), mean, scale,
                              np.arange(len(mine)), np.zeros((len(mine), 0)),
                              np.zeros((len(mine), 0), dtype=np.int64), device)
+            del block
         networks = build_networks(est, n_genes, 0, [],
                                   make_generator(init_seed, "cpu"))
         generator = make_generator(train_seed + rank, device)
