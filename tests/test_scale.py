@@ -225,8 +225,43 @@ def test_fit_from_disk_refuses_what_it_cannot_do(reference):
         assert not hasattr(model, "n_features_in_")  # nothing half-fitted
     with pytest.raises(TypeError, match="GAINImputer cannot be fitted from a file"):
         GAINImputer().fit(backed)
+    with pytest.raises(ValueError, match="missing_values=0"):
+        PMIImputer(missing_values=0).fit(backed)
     with pytest.raises(TypeError, match="fit_transform needs X in memory"):
         PMIImputer().fit_transform(backed)
+    fitted = PMIImputer(**dict(SMALL, max_iter=1)).fit(backed)
+    with pytest.raises(TypeError, match="imputes data in memory"):
+        fitted.transform(backed)
+
+
+def test_sources_need_h5py_only_when_used(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_h5py(name, *args, **kwargs):
+        if name == "h5py":
+            raise ImportError("No module named 'h5py'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_h5py)
+    with pytest.raises(ImportError, match=r"skimpute-gtex\[anndata\]"):
+        ARCHS4Source(tmp_path / "a.h5")
+
+
+def test_fit_stream_command_reports_bad_input(tmp_path, capsys):
+    from skimpute_gtex.cli import main
+
+    out = tmp_path / "m.joblib"
+    assert main(["fit-stream", str(tmp_path / "none.h5"), "-o", str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    path = write_archs4(tmp_path / "a.h5", np.ones((20, 3)))
+    genes = tmp_path / "genes.txt"
+    genes.write_text("G0\nKRAS\n")
+    assert main(["fit-stream", str(path), "--genes", str(genes), "-o",
+                 str(out)]) == 2
+    assert "KRAS" in capsys.readouterr().err
+    assert not out.exists()
 
 
 # -------------------------------------------------------------- data-parallel

@@ -262,6 +262,12 @@ class _BaseTorchImputer(_BaseImputer):
     # ------------------------------------------------------------- transform
     def _imputable(self, X, validated=None):
         """``(genes, numeric, codes, mask)`` of X to impute, validated once."""
+        if validated is None and as_source(X) is not None:
+            raise TypeError(
+                f"{type(self).__name__} imputes data in memory: read blocks of "
+                "samples from the file (source.read(start, stop)) and transform "
+                "each."
+            )
         if validated is None:
             validated = self._validate_input(X, reset=False)
         genes, numeric, codes = validated

@@ -18,7 +18,10 @@ Memory is bounded by the buffer, the validation rows and the model, not by
 the file.
 """
 
+from dataclasses import replace
+
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
@@ -52,6 +55,9 @@ def _check_streamable(est):
         problems.append("covariates (set covariates=None)")
     if est.add_indicator:
         problems.append("add_indicator=True")
+    if not est._nan_marker():
+        problems.append(f"missing_values={est.missing_values!r} (files mark "
+                        "missing values with NaN)")
     if est.calibration:
         problems.append("calibration=True")
     if est.blend_low_rank is True:
@@ -193,44 +199,52 @@ class ShuffledBlocks:
             epoch += 1
 
 
+def _fit_statistics(est, source):
+    """The input-checking attributes, ``_valid_mask`` and the standardization
+    of a fit from ``source``; returns ``(mean, scale, observed fraction)``."""
+    n_samples, n_genes = source.shape
+    if n_samples < 2:
+        raise ValueError(f"n_samples={n_samples}: at least 2 samples are needed.")
+    # feature names and counts as an in-memory fit on a frame of the file sets
+    head = source.read(0, min(n_samples, 8))
+    names = [str(g) for g in source.gene_names]
+    est._validate_input(pd.DataFrame(head, columns=names), reset=True)
+    count, mean, std, low, high = stream_statistics(source)
+    if not count.any():
+        raise ValueError("The file has no observed gene value: nothing to learn "
+                         "from.")
+    valid = est._valid_mask = count > 0
+    est.n_genes_ = n_genes
+    est.gene_indices_ = est._gene_columns[
+        slice(None) if est.keep_empty_features else valid]
+    est.indicator_ = None
+    mean, scale = est._standardization(mean, std, low, high)
+    return mean, scale, float(count[valid].sum() / (n_samples * valid.sum()))
+
+
+def _validation_rows(est, plan, rng, n_samples):
+    """Sorted validation rows (at most ``MAX_VALIDATION_ROWS``), or None."""
+    if not plan.early_stopping:
+        return None
+    n_val = min(int(round(est.validation_fraction * n_samples)),
+                MAX_VALIDATION_ROWS)
+    if n_val < 2 or n_samples - n_val < 2:
+        return None
+    return np.sort(rng.choice(n_samples, n_val, replace=False))
+
+
 def fit_stream(est, source, *, distributed=None):
     """Fit ``est`` (a PMIImputer) on the rows of ``source``; see the module
     docstring. ``distributed``: a :class:`~._distributed.Group` to train
     data-parallel in (None: this process alone)."""
     _check_streamable(est)
     n_samples, n_genes = source.shape
-    if n_samples < 2:
-        raise ValueError(f"n_samples={n_samples}: at least 2 samples are needed.")
-    head = source.read(0, min(n_samples, 8))
-    import pandas as pd
-
-    est._validate_input(pd.DataFrame(head, columns=[str(g) for g in source.gene_names]),
-                        reset=True)
-    count, mean, std, low, high = stream_statistics(source)
-    if not count.any():
-        raise ValueError("The file has no observed gene value: nothing to learn from.")
-    est._valid_mask = count > 0
-    est.n_genes_ = n_genes
-    est.gene_indices_ = est._gene_columns[
-        slice(None) if est.keep_empty_features else est._valid_mask]
-    est.indicator_ = None
-    mean, scale = est._standardization(mean, std, low, high)
-
+    mean, scale, observed = _fit_statistics(est, source)
     rng = check_random_state(est.random_state)
     init_seed, train_seed = draw_seed(rng), draw_seed(rng)
     device = resolve_device(est.device)
-    observed = float(count[est._valid_mask].sum()
-                     / (n_samples * max(est._valid_mask.sum(), 1)))
-    plan = make_plan(est, n_samples, observed)
-    from dataclasses import replace
-
-    est._plan = plan = replace(plan, blend=False, cross_fit=None)
-    val_rows = None
-    if plan.early_stopping:
-        n_val = min(int(round(est.validation_fraction * n_samples)),
-                    MAX_VALIDATION_ROWS)
-        if n_val >= 2 and n_samples - n_val >= 2:
-            val_rows = np.sort(rng.choice(n_samples, n_val, replace=False))
+    plan = replace(make_plan(est, n_samples, observed), blend=False)
+    val_rows = _validation_rows(est, plan, rng, n_samples)
     est._plan = plan = replace(plan, early_stopping=val_rows is not None)
     training = np.ones(n_samples, dtype=bool)
     if val_rows is not None:
@@ -242,8 +256,8 @@ def fit_stream(est, source, *, distributed=None):
     if distributed is not None:
         batch_size = distributed.local_batch(batch_size)
     steps = max(1, n_train // (batch_size * world))
-    epochs = n_epochs(est.max_iter, None if val_rows is not None else est.max_steps,
-                      steps)
+    epochs = n_epochs(est.max_iter,
+                      None if val_rows is not None else est.max_steps, steps)
     stream_seed = draw_seed(rng)
     val_seed = draw_seed(rng) if val_rows is not None else None
 
@@ -251,12 +265,13 @@ def fit_stream(est, source, *, distributed=None):
                       adapt=est.n_jobs is None and plan.large and world == 1)
     with threads:
         val_data = None
-        if val_rows is not None:
+        if val_rows is not None:  # each rank scores its share
             mine = val_rows[rank::world]
             block = source.take(mine)
+            none = np.zeros((len(mine), 0))
             val_data = _Data(block, ~np.isnan(block), mean, scale,
-                             np.arange(len(mine)), np.zeros((len(mine), 0)),
-                             np.zeros((len(mine), 0), dtype=np.int64), device)
+                             np.arange(len(mine)), none,
+                             none.astype(np.int64), device)
             del block
         networks = build_networks(est, n_genes, 0, [],
                                   make_generator(init_seed, "cpu"))
@@ -272,14 +287,13 @@ def fit_stream(est, source, *, distributed=None):
             for _ in range(steps):
                 yield view.hold(*next(stream))
 
+        score = (None if val_data is None else
+                 validation_score(est, networks, val_data, val_seed))
         if distributed is None:
             step, optimizers = est._make_step(networks, view, generator)
-            score = (None if val_data is None else
-                     validation_score(est, networks, val_data, val_seed))
         else:
             step, optimizers = distributed.step(est, networks, view, generator)
-            score = (None if val_data is None else distributed.score(
-                validation_score(est, networks, val_data, val_seed)))
+            score = None if score is None else distributed.score(score)
         log(est, est.verbose >= 2,
             f"training on {n_train} samples x {n_genes} genes from "
             f"{type(source).__name__}, {world} process(es), device={device}")
@@ -299,7 +313,7 @@ def fit_stream(est, source, *, distributed=None):
             progress.close(f"trained 1 network on {n_train} samples x {n_genes} "
                            f"genes streamed from disk, {history.n_iter} epochs")
     est._set_networks([networks])
-    est._set_blend((None, None))
+    est._set_blend((None, None))  # no low-rank blend, no gene-panel mixture
     est.mean_, est.scale_ = mean, scale
     est._set_history([history])
     est.precision_ = resolve_precision(est.precision, device)

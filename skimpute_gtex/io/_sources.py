@@ -24,7 +24,7 @@ _TRANSFORMS = ("log1p_cpm", "log1p", None)
 def _import_h5py():
     try:
         import h5py
-    except ImportError as exc:  # pragma: no cover - exercised without h5py
+    except ImportError as exc:
         raise ImportError(
             "Reading expression from HDF5 files needs the optional h5py "
             'package: pip install "skimpute-gtex[anndata]".'
