@@ -51,8 +51,9 @@ class Group:
 
         net = networks["module_"]
         device = view.device
-        model = DistributedDataParallel(
-            _Body(net), device_ids=[device.index] if device.type == "cuda" else None)
+        # one device per process: DDP takes it from the weights when no id
+        ids = [device.index] if device.index is not None else None
+        model = DistributedDataParallel(_Body(net), device_ids=ids)
         optimizer = make_optimizer(est, net.parameters(), device)
         low, high = est._plan.mask_range
 
@@ -73,11 +74,13 @@ class Group:
 
         return step, [optimizer]
 
-    def score(self, score):
-        """``score`` averaged over the ranks: the same value on every rank."""
+    def score(self, score, device):
+        """``score`` averaged over the ranks: the same value on every rank
+        (reduced on ``device``: NCCL reduces CUDA tensors only)."""
 
         def averaged():
-            value = torch.tensor([float(score())], dtype=torch.float64)
+            value = torch.tensor([float(score())], dtype=torch.float64,
+                                 device=device)
             self.dist.all_reduce(value)
             return float(value) / self.world
 

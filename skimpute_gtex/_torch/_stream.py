@@ -293,7 +293,7 @@ def fit_stream(est, source, *, distributed=None):
             step, optimizers = est._make_step(networks, view, generator)
         else:
             step, optimizers = distributed.step(est, networks, view, generator)
-            score = None if score is None else distributed.score(score)
+            score = None if score is None else distributed.score(score, device)
         log(est, est.verbose >= 2,
             f"training on {n_train} samples x {n_genes} genes from "
             f"{type(source).__name__}, {world} process(es), device={device}")
