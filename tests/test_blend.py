@@ -8,7 +8,7 @@ import torch
 from skimpute_gtex import PMIImputer
 from skimpute_gtex._compose._low_rank import held_out_fold, weighing_levels
 from skimpute_gtex._panel import mixture_weight as _weight
-from skimpute_gtex._torch._crossfit import N_FOLDS, CrossFit
+from skimpute_gtex._torch._crossfit import HELD_OUT_ENTRIES, N_FOLDS, CrossFit
 from skimpute_gtex._torch._data import _Data
 
 from .conftest import FAST
@@ -94,6 +94,20 @@ def test_row_folds_are_balanced_new_samples():
     assert len(train_rows) + len(eval_rows) == 21
     assert not CrossFit.possible(2, 1, by_rows=True)
     assert CrossFit.possible(3, 1, by_rows=True)
+
+
+def test_a_wide_study_holds_out_a_smaller_fold_of_its_entries():
+    """One cross-fitted network misses 1/16 of the observed entries, less
+    (down to 1/64) when a fold would hold more than HELD_OUT_ENTRIES."""
+    assert CrossFit._n_folds(4, False, 1, 16 * HELD_OUT_ENTRIES) == 16
+    assert CrossFit._n_folds(4, False, 1, 40 * HELD_OUT_ENTRIES + 5) == 40
+    assert CrossFit._n_folds(4, False, 1, 10**9) == 64
+    assert CrossFit._n_folds(4, False, 4, 10**9) == N_FOLDS  # every network
+    assert CrossFit._n_folds(4, True, 1) == N_FOLDS  # rows
+    mask = np.ones((50, 20 * HELD_OUT_ENTRIES // 50 * 2), dtype=bool)
+    crossfit = CrossFit(_data(mask), 4, by_rows=False, seed=0, n_crossed=1)
+    assert crossfit.n_folds == 40
+    assert int(crossfit.fold.max()) == 39
 
 
 def test_blend_and_calibration_share_the_cross_fitted_networks():

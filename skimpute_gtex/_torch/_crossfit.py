@@ -14,10 +14,10 @@ without fold ``k``, so that its predictions of fold ``k`` are out of sample.
 
 The low-rank blend and the gene panels need one such network: only network
 0 is cross-fitted, and the ensemble as a whole misses one fold of one of
-its networks (1/``N_FOLDS_ENTRIES_ONE`` of the observed entries, or
-1/``N_FOLDS`` of the rows). Calibration needs every network's residuals:
-each learns from 1/``N_FOLDS`` fewer entries (or rows), and every entry is
-learnt by the other networks of the ensemble.
+its networks (1/``N_FOLDS_ENTRIES_ONE`` of the observed entries, less in a
+study with many of them, or 1/``N_FOLDS`` of the rows). Calibration needs
+every network's residuals: each learns from 1/``N_FOLDS`` fewer entries (or
+rows), and every entry is learnt by the other networks of the ensemble.
 """
 
 import numpy as np
@@ -28,8 +28,13 @@ N_FOLDS = 8
 #: folds of the observed entries when one network is cross-fitted (network
 #: 0 for the blend, or the only network): it misses half as much, and a
 #: sixteenth of a study's observed entries is still many (rows are split in
-#: N_FOLDS: the panels' weights need held-out rows)
+#: N_FOLDS: the panels' weights need held-out rows) ...
 N_FOLDS_ENTRIES_ONE = 16
+#: ... and more folds for a study with many observed entries, so that the
+#: network misses less: about HELD_OUT_ENTRIES entries a fold, at most
+#: MAX_FOLDS_ENTRIES_ONE folds
+HELD_OUT_ENTRIES = 12_500
+MAX_FOLDS_ENTRIES_ONE = 64
 
 
 class _WithoutEntries:
@@ -60,7 +65,9 @@ class CrossFit:
 
     def __init__(self, data, n_members, by_rows, seed, n_crossed=None):
         self.n_crossed = n_members if n_crossed is None else n_crossed
-        self.n_folds = self._n_folds(n_members, by_rows, self.n_crossed)
+        n_observed = 0 if by_rows else int(data.mask.sum())
+        self.n_folds = self._n_folds(n_members, by_rows, self.n_crossed,
+                                     n_observed)
         self.by_rows = by_rows
         generator = torch.Generator().manual_seed(int(seed))
         n_rows = data.shape[0]
@@ -75,9 +82,12 @@ class CrossFit:
             self.fold = fold.to(data.device)
 
     @staticmethod
-    def _n_folds(n_members, by_rows, n_crossed):
-        one = n_crossed == 1 and not by_rows
-        return max(n_members, N_FOLDS_ENTRIES_ONE if one else N_FOLDS)
+    def _n_folds(n_members, by_rows, n_crossed, n_observed=0):
+        if n_crossed == 1 and not by_rows:
+            n = np.clip(n_observed // HELD_OUT_ENTRIES, N_FOLDS_ENTRIES_ONE,
+                        MAX_FOLDS_ENTRIES_ONE)
+            return max(n_members, int(n))
+        return max(n_members, N_FOLDS)
 
     @classmethod
     def possible(cls, n_rows, n_members, by_rows):

@@ -122,8 +122,9 @@ class PMIImputer(_LowRankBlendMixin, _UncertaintyMixin, _BaseTorchImputer):
         genes and covariates), with the network's weight chosen in ``fit`` on
         data the networks never trained on: the early-stopping validation
         rows, or, without early stopping, the fold that the ensemble's
-        first network trains without (a sixteenth of the observed entries;
-        an eighth of the rows when the training data are complete). Their
+        first network trains without (a sixteenth of the observed entries,
+        down to a sixty-fourth in a study with many of them; an eighth of
+        the rows when the training data are complete). Their
         predictions at two observed fractions of the rows set the weight at
         each (``blend_weight_``; a row gets the weight of its own observed
         fraction), corrected for the ensemble's smaller spread. ``"auto"``:
