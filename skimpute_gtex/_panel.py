@@ -52,17 +52,23 @@ class LinearReference:
     rng : numpy.random.RandomState
         Chooses the rows kept when the reference has more than
         :data:`MAX_RANK` rows and more than :data:`MAX_RANK` features.
+    n_samples : int, optional
+        The size of the reference when ``genes`` holds a random sample of its
+        rows (a reference read from disk): the cross-products are scaled to
+        it. Default: ``genes`` is the whole reference.
     """
 
-    def __init__(self, genes, mask, mean, scale, covariates, valid, rng):
+    def __init__(self, genes, mask, mean, scale, covariates, valid, rng,
+                 n_samples=None):
         genes = np.asarray(genes)[:, valid]
         mask = np.asarray(mask)[:, valid]
         mean, scale = np.asarray(mean)[valid], np.asarray(scale)[valid]
-        n, n_genes = genes.shape
+        n_rows, n_genes = genes.shape
+        n = n_rows if n_samples is None else int(n_samples)
         n_features = n_genes + covariates.shape[1]
-        rows = np.arange(n)
-        if n > MAX_RANK and n_features > MAX_RANK:
-            rows = np.sort(rng.choice(n, MAX_RANK, replace=False))
+        rows = np.arange(n_rows)
+        if n_rows > MAX_RANK and n_features > MAX_RANK:
+            rows = np.sort(rng.choice(n_rows, MAX_RANK, replace=False))
         z = np.empty((len(rows), n_features))
         for start in range(0, len(rows), _BLOCK):
             idx = rows[start:start + _BLOCK]
@@ -76,6 +82,8 @@ class LinearReference:
             w, v = np.linalg.eigh(z.T @ z)
             keep = w > w[-1] * 1e-12
             factor = v[:, keep] * np.sqrt(w[keep])
+            if n != len(rows):  # a sample's cross-products, scaled
+                factor *= np.sqrt(n / len(rows))
         else:
             factor = z.T * np.sqrt(n / len(rows))
         # a large factor is kept in float32 (half the memory in a pickled

@@ -255,3 +255,23 @@ def test_large_factor_is_float32_and_predicts_alike(monkeypatch):
     z = (genes[:5, visible] - mean[visible]) / scale[visible]
     np.testing.assert_allclose(small.predict(visible, z, cov[:5]),
                                exact.predict(visible, z, cov[:5]), atol=1e-4)
+
+
+@pytest.mark.parametrize("n_rows, n_genes", [(60, 10), (40, 30)])
+def test_a_sample_of_the_reference_stands_for_all_its_rows(n_rows, n_genes,
+                                                            monkeypatch):
+    """Given a sample of a reference of n_samples rows (a fit from disk),
+    the cross-products are scaled to it and the penalty is chosen by GCV
+    over n_samples, as for a reference of which MAX_RANK rows are kept."""
+    monkeypatch.setattr(panel_module, "MAX_RANK", 16)
+    genes, numeric, codes = _reference(n_rows, n_genes)
+    mean, scale = genes.mean(axis=0), genes.std(axis=0)
+    args = (genes, np.ones_like(genes, dtype=bool), mean, scale,
+            np.zeros((n_rows, 0)), np.ones(n_genes, dtype=bool))
+    whole = LinearReference(*args, np.random.RandomState(0))
+    sample = LinearReference(*args, np.random.RandomState(0), n_samples=1000)
+    assert whole.n_samples_ == n_rows and sample.n_samples_ == 1000
+    assert not sample._rows
+    gram = lambda ref: ref.factor_.astype(np.float64) @ ref.factor_.T  # noqa: E731
+    np.testing.assert_allclose(gram(sample), gram(whole) * 1000 / n_rows,
+                               rtol=1e-8, atol=1e-8)

@@ -69,6 +69,17 @@ def masked_r2(model, X, seed=1):
     return float(np.mean(scores)), out, study
 
 
+def panel_r2(model, X, n_panel=6, seed=0):
+    """Mean per-gene R² of the genes outside a random panel of ``n_panel``
+    genes measured in every row of X (the other genes missing)."""
+    panel = np.zeros(X.shape[1], dtype=bool)
+    panel[np.random.default_rng(seed).choice(X.shape[1], n_panel,
+                                             replace=False)] = True
+    out = model.transform(np.where(panel, X, np.nan))
+    t, p = X[:, ~panel], out[:, ~panel]
+    return float(np.mean(1 - ((t - p) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)))
+
+
 # ------------------------------------------------------------------ sources
 def test_stream_statistics_match_the_in_memory_ones(tmp_path):
     X = low_rank(2500, 12)
@@ -189,10 +200,17 @@ def test_fit_from_disk_matches_an_in_memory_fit(reference, tmp_path):
     path, train, test = reference
     streamed = PMIImputer(random_state=0, **SMALL).fit(ad.read_h5ad(path, backed="r"))
     r2_stream, out, study = masked_r2(streamed, test)
-    r2_memory = [masked_r2(PMIImputer(random_state=s, **SMALL).fit(train), test)[0]
-                 for s in (0, 1)]
+    in_memory = [PMIImputer(random_state=s, **SMALL).fit(train) for s in (0, 1)]
+    r2_memory = [masked_r2(m, test)[0] for m in in_memory]
     # the same model up to the row order: within 0.02 of the in-memory fits
     assert abs(r2_stream - np.mean(r2_memory)) < 0.02
+    # a gene panel: its ridge mixture too, from rows sampled from the file
+    network_only = PMIImputer(random_state=0, gene_panel=False, **SMALL).fit(
+        ad.read_h5ad(path, backed="r"))
+    panel = panel_r2(streamed, test)
+    assert streamed.panel_weight_ is not None and network_only.panel_weight_ is None
+    assert abs(panel - np.mean([panel_r2(m, test) for m in in_memory])) < 0.01
+    assert panel > panel_r2(network_only, test) + 0.05
     assert streamed.n_features_in_ == 40 and streamed.n_estimators_ == 1
     assert list(streamed.feature_names_in_[:2]) == ["g0", "g1"]
     observed = ~np.isnan(study)

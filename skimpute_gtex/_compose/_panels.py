@@ -40,12 +40,13 @@ def _vocab(self):
     return [len(c) for c in getattr(self, "categories_", [])]
 
 
-def linear_reference(self, genes, mask, mean, scale, numeric, codes, rows, seed):
-    """A :class:`LinearReference` of ``rows``."""
+def linear_reference(self, genes, mask, mean, scale, numeric, codes, rows, seed,
+                     n_samples=None):
+    """A :class:`LinearReference` of ``rows`` (a sample of ``n_samples``)."""
     return LinearReference(
         genes[rows], mask[rows], mean, scale,
         covariate_features(numeric[rows], codes[rows], _vocab(self)),
-        self._valid_mask, np.random.RandomState(seed))
+        self._valid_mask, np.random.RandomState(seed), n_samples=n_samples)
 
 
 def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
@@ -54,7 +55,8 @@ def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
     panel size, the mixture's per-gene R² there (NaN for a gene hidden in
     fewer than two held-out values, or constant in them), and its residuals
     there, ``(standardized residuals, gene positions)`` per size, after
-    clipping as ``transform`` clips.
+    clipping as ``transform`` clips (with ``calibration=True`` only; else
+    an empty list).
 
     ``predict(rows, visible)`` returns the standardized predictions of every
     valid gene of ``rows`` with ``visible`` of their genes measured (a mask
@@ -96,9 +98,12 @@ def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
             sse += (np.where(target, mixture - x, 0.0) ** 2).sum(axis=0)
             ss += (np.where(target, x - centre, 0.0) ** 2).sum(axis=0)
             count += n
-            res.append((x - mixture)[target])
-            where.append(np.nonzero(target)[1])
-        residuals.append((np.concatenate(res), valid[np.concatenate(where)]))
+            if self.calibration:  # (held only for it: large at GTEx width)
+                res.append((x - mixture)[target])
+                where.append(np.nonzero(target)[1])
+        if self.calibration:
+            residuals.append((np.concatenate(res),
+                              valid[np.concatenate(where)]))
         gene_r2 = np.full(mask.shape[1], np.nan)
         enough = (count >= 2) & (ss > 0)
         gene_r2[valid[enough]] = 1.0 - sse[enough] / ss[enough]
@@ -111,20 +116,22 @@ def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
 
 
 def fit_panel(self, genes, mask, mean, scale, numeric, codes, fit_rows,
-              eval_rows, predict, rng):
+              eval_rows, predict, rng, sizes=(None, None)):
     """What ``_set_blend`` stores of the panels: a dict with the final
     ``linear`` reference, the ``levels``, ``weights`` and ``r2`` of
     :func:`panel_weights`, and, with ``calibration=True``, per level the
     per-gene ``sigma`` and sorted conformal ``scores`` of the residuals.
 
     ``fit_rows`` trained the networks that ``predict`` uses; ``eval_rows``
-    did not. None when the panel path is off or nothing can be weighed.
+    did not. ``sizes``: how many rows of the reference ``fit_rows`` and all
+    the rows stand for when they are samples of it (a fit from disk). None
+    when the panel path is off or nothing can be weighed.
     """
     if not self.gene_panel or eval_rows is None or len(eval_rows) < 2:
         return None
     r = np.random.RandomState(draw_seed(rng))
     held_out = linear_reference(self, genes, mask, mean, scale, numeric, codes,
-                                fit_rows, draw_seed(r))
+                                fit_rows, draw_seed(r), sizes[0])
     weighed = panel_weights(self, predict, held_out, genes, mask, mean, scale,
                             numeric, codes, eval_rows, r)
     if weighed is None:
@@ -132,7 +139,7 @@ def fit_panel(self, genes, mask, mean, scale, numeric, codes, fit_rows,
     levels, weights, r2, residuals = weighed
     every_row = np.arange(genes.shape[0])
     final = linear_reference(self, genes, mask, mean, scale, numeric, codes,
-                             every_row, draw_seed(r))
+                             every_row, draw_seed(r), sizes[1])
     fitted = dict(linear=final, levels=levels, weights=weights, r2=r2)
     if self.calibration:
         sigmas, scores = zip(*(panel_scores(res, gene, mask.shape[1], r)

@@ -11,8 +11,11 @@ What differs from an in-memory fit (docs/scale.rst):
   ``BUFFER_ENTRIES`` values), and shuffles the rows of those blocks (a
   shuffle buffer): the rows come in another order than an in-memory fit's
   full shuffle, and an epoch has ``n_train // batch_size`` steps;
-* one network, no covariates, no low-rank blend, gene-panel mixture or
-  calibration (each needs the whole matrix in memory).
+* one network, no covariates, no low-rank blend or calibration (each
+  needs the whole matrix in memory); the gene-panel mixture's ridge
+  regressions come from a random sample of the rows (``PANEL_ENTRIES``
+  values, at least ``MAX_RANK`` rows: what an in-memory fit of a reference
+  that wide keeps too), weighed on (a sample of) the validation rows.
 
 Memory is bounded by the buffer, the validation rows and the model, not by
 the file.
@@ -25,6 +28,8 @@ import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
+from .._compose._panels import fit_panel
+from .._panel import MAX_RANK
 from ..utils._progress import Progress, log
 from ..utils._random import draw_seed
 from ._data import _Data
@@ -43,6 +48,12 @@ BUFFER_CHUNKS = 8
 BUFFER_ENTRIES = 2**25
 #: at most this many rows are held out for early stopping
 MAX_VALIDATION_ROWS = 2048
+#: values of the random sample of rows that the gene panels' ridge
+#: regressions are fitted on (at least MAX_RANK rows) ...
+PANEL_ENTRIES = 2**23
+#: ... and of the validation rows they are weighed on (at least
+#: MIN_WEIGHING_ROWS rows)
+WEIGHING_ENTRIES, MIN_WEIGHING_ROWS = 2**21, 256
 
 
 def _check_streamable(est):
@@ -233,6 +244,32 @@ def _validation_rows(est, plan, rng, n_samples):
     return np.sort(rng.choice(n_samples, n_val, replace=False))
 
 
+def _fit_panels(est, source, training, val_rows, networks, mean, scale, rng):
+    """The gene-panel mixture (``fit_panel``, as in memory), from rows read
+    from disk: the ridge reference of a random sample of the training rows
+    (``PANEL_ENTRIES`` values, at least ``MAX_RANK`` rows), weighed against
+    the network on a sample of the validation rows (``WEIGHING_ENTRIES``
+    values); the final reference is that of both samples. Their
+    cross-products are scaled to the file's rows."""
+    n_samples, n_genes = source.shape
+    r = np.random.RandomState(draw_seed(rng))
+    train_rows = np.flatnonzero(training)
+    size = min(len(train_rows), max(MAX_RANK, PANEL_ENTRIES // n_genes))
+    sample = r.choice(train_rows, size, replace=False)
+    weigh = min(len(val_rows),
+                max(MIN_WEIGHING_ROWS, WEIGHING_ENTRIES // n_genes))
+    weighed = r.choice(val_rows, weigh, replace=False)
+    rows = np.sort(np.concatenate([sample, weighed]))
+    genes = source.take(rows)
+    held = np.isin(rows, weighed)
+    none = np.zeros((len(rows), 0))
+    validated = genes, none, none.astype(np.int64)
+    predict = est._predictor(networks, validated, mean, scale)
+    return fit_panel(est, genes, ~np.isnan(genes), mean, scale, *validated[1:],
+                     np.flatnonzero(~held), np.flatnonzero(held), predict, r,
+                     sizes=(len(train_rows), n_samples))
+
+
 def fit_stream(est, source, *, distributed=None):
     """Fit ``est`` (a PMIImputer) on the rows of ``source``; see the module
     docstring. ``distributed``: a :class:`~._distributed.Group` to train
@@ -312,8 +349,15 @@ def fit_stream(est, source, *, distributed=None):
         if progress is not None:
             progress.close(f"trained 1 network on {n_train} samples x {n_genes} "
                            f"genes streamed from disk, {history.n_iter} epochs")
+        # training's memory (buffer, optimizer, validation copies) goes first
+        stream.close()
+        step = optimizers = score = val_data = view = None
+        panel = None
+        if est.gene_panel and val_rows is not None:
+            panel = _fit_panels(est, source, training, val_rows, networks,
+                                mean, scale, rng)
     est._set_networks([networks])
-    est._set_blend((None, None))  # no low-rank blend, no gene-panel mixture
+    est._set_blend((None, panel))  # no low-rank blend
     est.mean_, est.scale_ = mean, scale
     est._set_history([history])
     est.precision_ = resolve_precision(est.precision, device)
