@@ -323,6 +323,35 @@ def test_two_gloo_processes_match_one_process(reference, tmp_path):
     assert models["two"].n_iter_ == models["one"].n_iter_ == 40
 
 
+EARLY = """
+import os
+import sys
+import anndata
+import joblib
+from skimpute_gtex import PMIImputer
+from skimpute_gtex.distributed import fit_distributed
+
+model = PMIImputer(hidden_layer_sizes=(16,), max_iter=50, batch_size=64,
+                   tol=0.5, n_iter_no_change=2, learning_rate="constant",
+                   verbose=0)
+fit_distributed(model, anndata.read_h5ad(sys.argv[1], backed="r"), sys.argv[2])
+joblib.dump(model.n_iter_, sys.argv[2] + ".rank" + os.environ["RANK"])
+"""
+
+
+def test_ranks_stop_early_at_the_same_epoch(reference, tmp_path):
+    path, _, _ = reference
+    script = tmp_path / "early.py"
+    script.write_text(EARLY)
+    out = tmp_path / "model.joblib"
+    result = _run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   "--nproc-per-node", "2", str(script), str(path), str(out)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    epochs = [joblib.load(f"{out}.rank{r}") for r in (0, 1)]
+    assert epochs[0] == epochs[1] < 50  # stopped early, together
+    assert joblib.load(out).n_iter_ == epochs[0]
+
+
 DYING = """
 import os, sys
 import anndata
