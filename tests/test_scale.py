@@ -118,6 +118,27 @@ def test_archs4_source_reads_the_published_layout(tmp_path):
         np.testing.assert_array_equal(source.take([1, 7, 29]), counts[[1, 7, 29]])
 
 
+def test_archs4_source_reads_a_subset_of_samples(tmp_path):
+    counts = np.random.default_rng(1).poisson(20, size=(40, 5))
+    path = write_archs4(tmp_path / "a.h5", counts)
+    bulk = np.zeros(40, dtype=bool)
+    bulk[[1, 2, 7, 30, 39]] = True
+    for samples in (bulk, np.flatnonzero(bulk)):
+        with ARCHS4Source(path, ["G3", "G0"], transform=None,
+                          samples=samples) as source:
+            assert source.shape == (5, 2)
+            assert list(source.sample_names) == ["GSM1", "GSM2", "GSM7", "GSM30",
+                                                 "GSM39"]
+            np.testing.assert_array_equal(source.read(1, 4),
+                                          counts[[2, 7, 30]][:, [3, 0]])
+            np.testing.assert_array_equal(source.take([0, 4]),
+                                          counts[[1, 39]][:, [3, 0]])
+    for bad, what in [(np.ones(3, dtype=bool), "needs 40 values"),
+                      ([5, 2], "increase strictly"), ([0, 40], r"\[0, 40\)")]:
+        with pytest.raises(ValueError, match=what):
+            ARCHS4Source(path, samples=bad)
+
+
 def test_archs4_bad_input_is_named(tmp_path):
     counts = np.ones((5, 3))
     path = write_archs4(tmp_path / "a.h5", counts)

@@ -169,10 +169,14 @@ class ARCHS4Source(RowSource):
         some); ``"log1p"``: ``log(1 + counts)``; None: the counts as they
         are. A sample with no count at all is read as missing (NaN) under
         ``"log1p_cpm"``.
+    samples : array-like of int or bool, optional
+        The samples to read: increasing positions in the file, or a boolean
+        mask over its samples (for example the bulk samples,
+        ``meta/samples/singlecellprobability < 0.5``). Default: all.
     """
 
     def __init__(self, path, genes=None, *, gene_field="gene_symbol",
-                 transform="log1p_cpm"):
+                 transform="log1p_cpm", samples=None):
         if transform not in _TRANSFORMS:
             raise ValueError(f"transform must be one of {_TRANSFORMS}, got "
                              f"{transform!r}.")
@@ -183,6 +187,7 @@ class ARCHS4Source(RowSource):
         self._file = h5py.File(self.path, "r")
         try:
             self._open(gene_field, genes)
+            self._select(samples)
         except BaseException:
             self._file.close()
             raise
@@ -211,13 +216,41 @@ class ARCHS4Source(RowSource):
         self.n_samples = int(len(samples))
         self._all = genes is None
 
+    def _select(self, samples):
+        self._samples = None
+        if samples is None:
+            return
+        n = self.n_samples
+        samples = np.asarray(samples)
+        if samples.dtype == bool:
+            if samples.shape != (n,):
+                raise ValueError(f"samples: a boolean mask needs {n} values (the "
+                                 f"file's samples), got shape {samples.shape}.")
+            samples = np.flatnonzero(samples)
+        if samples.ndim != 1 or not np.issubdtype(samples.dtype, np.integer):
+            raise ValueError("samples: expected increasing positions or a "
+                             "boolean mask.")
+        if samples.size and (samples[0] < 0 or samples[-1] >= n
+                             or np.any(np.diff(samples) <= 0)):
+            raise ValueError(f"samples: positions must increase strictly and lie "
+                             f"in [0, {n}).")
+        self._samples = samples.astype(np.intp)
+        self.n_samples = int(samples.size)
+
     @property
     def sample_names(self):
-        """The GEO accessions of the samples."""
-        return _decoded(self._file["meta/samples/geo_accession"][()])
+        """The GEO accessions of the samples read."""
+        names = _decoded(self._file["meta/samples/geo_accession"][()])
+        return names if self._samples is None else names[self._samples]
 
     def _read(self, start, stop):
-        counts = np.asarray(self._data[:, start:stop], dtype=np.float64)
+        if self._samples is None:
+            columns = slice(start, stop)
+        else:  # h5py reads increasing positions along one axis
+            columns = self._samples[start:stop]
+            if not len(columns):
+                return np.empty((0, len(self.gene_names)))
+        counts = np.asarray(self._data[:, columns], dtype=np.float64)
         if self.transform == "log1p_cpm":
             library = counts.sum(axis=0)
             with np.errstate(invalid="ignore", divide="ignore"):
