@@ -250,6 +250,14 @@ def test_fit_from_disk_is_decided_by_random_state(reference):
     assert not np.array_equal(outs[0], outs[2])
 
 
+def test_fit_from_disk_without_early_stopping_still_weighs_gene_panels(reference):
+    path, _, _ = reference
+    model = PMIImputer(**dict(SMALL, max_iter=2, early_stopping=False)).fit(
+        ad.read_h5ad(path, backed="r"))
+    assert model.validation_scores_ is None and model.n_iter_ == 2
+    assert model.panel_weight_ is not None
+
+
 def test_fit_from_disk_refuses_what_it_cannot_do(reference):
     path, _, _ = reference
     backed = ad.read_h5ad(path, backed="r")

@@ -5,7 +5,8 @@ What differs from an in-memory fit (docs/scale.rst):
 * one pass over the file computes the per-gene statistics (count, mean,
   variance merged block by block, min, max) in float64;
 * up to ``MAX_VALIDATION_ROWS`` rows are held out for early stopping and
-  read into memory once; every other row trains;
+  the gene panels' weights (read into memory once for early stopping);
+  every other row trains;
 * an epoch visits the row blocks of ``CHUNK_ROWS`` in a random order, a
   few at a time (``BUFFER_CHUNKS``, fewer for wide data: about
   ``BUFFER_ENTRIES`` values), and shuffles the rows of those blocks (a
@@ -46,7 +47,8 @@ CHUNK_ROWS = 1024
 #: BUFFER_ENTRIES values (float32) in all
 BUFFER_CHUNKS = 8
 BUFFER_ENTRIES = 2**25
-#: at most this many rows are held out for early stopping
+#: at most this many rows are held out for early stopping and the gene
+#: panels' weights
 MAX_VALIDATION_ROWS = 2048
 #: values of the random sample of rows that the gene panels' ridge
 #: regressions are fitted on (at least MAX_RANK rows) ...
@@ -234,8 +236,9 @@ def _fit_statistics(est, source):
 
 
 def _validation_rows(est, plan, rng, n_samples):
-    """Sorted validation rows (at most ``MAX_VALIDATION_ROWS``), or None."""
-    if not plan.early_stopping:
+    """Sorted validation rows (at most ``MAX_VALIDATION_ROWS``), or None:
+    for early stopping and for weighing the gene panels."""
+    if not (plan.early_stopping or est.gene_panel):
         return None
     n_val = min(int(round(est.validation_fraction * n_samples)),
                 MAX_VALIDATION_ROWS)
@@ -282,7 +285,8 @@ def fit_stream(est, source, *, distributed=None):
     device = resolve_device(est.device)
     plan = replace(make_plan(est, n_samples, observed), blend=False)
     val_rows = _validation_rows(est, plan, rng, n_samples)
-    est._plan = plan = replace(plan, early_stopping=val_rows is not None)
+    early = plan.early_stopping and val_rows is not None
+    est._plan = plan = replace(plan, early_stopping=early)
     training = np.ones(n_samples, dtype=bool)
     if val_rows is not None:
         training[val_rows] = False
@@ -293,16 +297,15 @@ def fit_stream(est, source, *, distributed=None):
     if distributed is not None:
         batch_size = distributed.local_batch(batch_size)
     steps = max(1, n_train // (batch_size * world))
-    epochs = n_epochs(est.max_iter,
-                      None if val_rows is not None else est.max_steps, steps)
+    epochs = n_epochs(est.max_iter, None if early else est.max_steps, steps)
     stream_seed = draw_seed(rng)
-    val_seed = draw_seed(rng) if val_rows is not None else None
+    val_seed = draw_seed(rng) if early else None
 
     threads = Threads(est.n_jobs, cpu=device.type == "cpu",
                       adapt=est.n_jobs is None and plan.large and world == 1)
     with threads:
         val_data = None
-        if val_rows is not None:  # each rank scores its share
+        if early:  # each rank scores its share
             mine = val_rows[rank::world]
             block = source.take(mine)
             none = np.zeros((len(mine), 0))
