@@ -296,6 +296,24 @@ def test_sources_need_h5py_only_when_used(tmp_path, monkeypatch):
         ARCHS4Source(tmp_path / "a.h5")
 
 
+def test_fit_stream_command_fits_archs4_bulk_samples(tmp_path, capsys):
+    from skimpute_gtex.cli import main
+
+    counts = np.random.default_rng(0).poisson(30, size=(300, 6))
+    path = write_archs4(tmp_path / "a.h5", counts)
+    out = tmp_path / "m.joblib"
+    args = ["fit-stream", str(path), "-o", str(out), "--bulk-only",
+            "--max-iter", "1", "--hidden-layer-sizes", "8", "--quiet"]
+    assert main(args) == 2  # the file has no single-cell probabilities
+    assert "singlecellprobability" in capsys.readouterr().err
+    with h5py.File(path, "a") as f:
+        f["meta/samples/singlecellprobability"] = np.where(
+            np.arange(300) % 3 == 0, 0.9, 0.1)
+    assert main(args) == 0
+    assert "on 200 samples x 6 genes" in capsys.readouterr().err
+    assert list(joblib.load(out).feature_names_in_) == [f"G{j}" for j in range(6)]
+
+
 def test_fit_stream_command_reports_bad_input(tmp_path, capsys):
     from skimpute_gtex.cli import main
 

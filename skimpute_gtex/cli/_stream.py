@@ -3,6 +3,8 @@
 import os
 import sys
 
+import numpy as np
+
 from ._io import CLIError
 
 
@@ -19,10 +21,27 @@ def _source(args):
                                    and not args.input.endswith(".h5ad")):
         transform = None if args.transform == "none" else args.transform
         return ARCHS4Source(args.input, genes, gene_field=args.gene_field,
-                            transform=transform)
+                            transform=transform,
+                            samples=_bulk(args.input) if args.bulk_only else None)
+    if args.bulk_only:
+        raise CLIError("--bulk-only reads ARCHS4's single-cell probabilities: "
+                       "an ARCHS4 file only.")
     import anndata
 
     return AnnDataSource(anndata.read_h5ad(args.input, backed="r"), genes)
+
+
+def _bulk(path):
+    """ARCHS4's bulk samples: single-cell probability below 0.5 (archs4py's
+    ``filterSingle``)."""
+    import h5py
+
+    field = "meta/samples/singlecellprobability"
+    with h5py.File(path, "r") as f:
+        if field not in f:
+            raise CLIError(f"{path}: --bulk-only needs {field}, which the file "
+                           "lacks.")
+        return np.asarray(f[field][()], dtype=float) < 0.5
 
 
 def cmd_fit_stream(args):
@@ -69,6 +88,9 @@ def add_fit_stream(sub):
     p.add_argument("--gene-field", default="gene_symbol",
                    help="ARCHS4: the meta/genes field of the ids (default: "
                         "gene_symbol)")
+    p.add_argument("--bulk-only", action="store_true",
+                   help="ARCHS4: only the samples whose single-cell "
+                        "probability is below 0.5")
     p.add_argument("--transform", choices=("log1p_cpm", "log1p", "none"),
                    default="log1p_cpm",
                    help="ARCHS4: counts to expression (default: log1p_cpm)")
