@@ -56,14 +56,20 @@ class LinearReference:
         The size of the reference when ``genes`` holds a random sample of its
         rows (a reference read from disk): the cross-products are scaled to
         it. Default: ``genes`` is the whole reference.
+    rows : ndarray of int, optional
+        The reference is these rows of ``genes`` and ``mask`` (``covariates``
+        has one row for each). Default: all rows.
     """
 
     def __init__(self, genes, mask, mean, scale, covariates, valid, rng,
-                 n_samples=None):
-        genes = np.asarray(genes)[:, valid]
-        mask = np.asarray(mask)[:, valid]
+                 n_samples=None, rows=None):
+        genes, mask = np.asarray(genes), np.asarray(mask)
+        # the reference's rows of genes and mask: read a block at a time
+        # (a copy of all of them would be the largest memory of a fit)
+        rows_in = np.arange(len(genes)) if rows is None else np.asarray(rows)
+        valid = np.asarray(valid, dtype=bool)
         mean, scale = np.asarray(mean)[valid], np.asarray(scale)[valid]
-        n_rows, n_genes = genes.shape
+        n_rows, n_genes = len(rows_in), int(valid.sum())
         n = n_rows if n_samples is None else int(n_samples)
         n_features = n_genes + covariates.shape[1]
         rows = np.arange(n_rows)
@@ -71,9 +77,9 @@ class LinearReference:
             rows = np.sort(rng.choice(n_rows, MAX_RANK, replace=False))
         z = np.empty((len(rows), n_features))
         for start in range(0, len(rows), _BLOCK):
-            idx = rows[start:start + _BLOCK]
+            idx = rows_in[rows[start:start + _BLOCK]]
             z[start:start + len(idx), :n_genes] = np.where(
-                mask[idx], (genes[idx] - mean) / scale, 0.0)
+                mask[idx][:, valid], (genes[idx][:, valid] - mean) / scale, 0.0)
         z[:, n_genes:] = covariates[rows]
         self.units_ = np.concatenate([scale, np.ones(covariates.shape[1])])
         self.center_ = z.mean(axis=0)

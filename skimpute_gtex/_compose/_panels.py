@@ -34,6 +34,16 @@ PANEL_LEVELS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
 _PANEL_DRAWS, _CHEAP = 4, 2**22
 #: rows of X that must share their missing genes to be imputed as a panel
 MIN_PANEL_ROWS = 2
+#: the weights are measured on at most about this many values of held-out
+#: rows (a random sample of the rows, at least MIN_WEIGHING_ROWS): at GTEx
+#: width all validation rows would hold gigabytes for no better a weight
+WEIGHING_ENTRIES, MIN_WEIGHING_ROWS = 2**21, 256
+
+
+def weighing_rows(n_rows, n_genes):
+    """How many held-out rows of ``n_genes`` genes the weights are measured
+    on, of ``n_rows``."""
+    return min(n_rows, max(MIN_WEIGHING_ROWS, WEIGHING_ENTRIES // max(n_genes, 1)))
 
 
 def _vocab(self):
@@ -44,9 +54,10 @@ def linear_reference(self, genes, mask, mean, scale, numeric, codes, rows, seed,
                      n_samples=None):
     """A :class:`LinearReference` of ``rows`` (a sample of ``n_samples``)."""
     return LinearReference(
-        genes[rows], mask[rows], mean, scale,
+        genes, mask, mean, scale,
         covariate_features(numeric[rows], codes[rows], _vocab(self)),
-        self._valid_mask, np.random.RandomState(seed), n_samples=n_samples)
+        self._valid_mask, np.random.RandomState(seed), n_samples=n_samples,
+        rows=rows)
 
 
 def panel_weights(self, predict, linear, genes, mask, mean, scale, numeric,
@@ -123,15 +134,20 @@ def fit_panel(self, genes, mask, mean, scale, numeric, codes, fit_rows,
     per-gene ``sigma`` and sorted conformal ``scores`` of the residuals.
 
     ``fit_rows`` trained the networks that ``predict`` uses; ``eval_rows``
-    did not. ``sizes``: how many rows of the reference ``fit_rows`` and all
-    the rows stand for when they are samples of it (a fit from disk). None
-    when the panel path is off or nothing can be weighed.
+    did not (the weights are measured on a sample of them when they hold
+    more than about ``WEIGHING_ENTRIES`` values). ``sizes``: how many rows
+    of the reference ``fit_rows`` and all the rows stand for when they are
+    samples of it (a fit from disk). None when the panel path is off or
+    nothing can be weighed.
     """
     if not self.gene_panel or eval_rows is None or len(eval_rows) < 2:
         return None
     r = np.random.RandomState(draw_seed(rng))
     held_out = linear_reference(self, genes, mask, mean, scale, numeric, codes,
                                 fit_rows, draw_seed(r), sizes[0])
+    k = weighing_rows(len(eval_rows), int(self._valid_mask.sum()))
+    if k < len(eval_rows):  # (drawn only then: smaller fits are unchanged)
+        eval_rows = np.sort(r.choice(eval_rows, k, replace=False))
     weighed = panel_weights(self, predict, held_out, genes, mask, mean, scale,
                             numeric, codes, eval_rows, r)
     if weighed is None:

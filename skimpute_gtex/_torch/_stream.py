@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
-from .._compose._panels import fit_panel
+from .._compose._panels import fit_panel, weighing_rows
 from .._panel import MAX_RANK
 from ..utils._progress import Progress, log
 from ..utils._random import draw_seed
@@ -51,11 +51,9 @@ BUFFER_ENTRIES = 2**25
 #: panels' weights
 MAX_VALIDATION_ROWS = 2048
 #: values of the random sample of rows that the gene panels' ridge
-#: regressions are fitted on (at least MAX_RANK rows) ...
+#: regressions are fitted on (at least MAX_RANK rows); they are weighed on
+#: a sample of the validation rows (``weighing_rows``)
 PANEL_ENTRIES = 2**23
-#: ... and of the validation rows they are weighed on (at least
-#: MIN_WEIGHING_ROWS rows)
-WEIGHING_ENTRIES, MIN_WEIGHING_ROWS = 2**21, 256
 
 
 def _check_streamable(est):
@@ -251,17 +249,16 @@ def _fit_panels(est, source, training, val_rows, networks, mean, scale, rng):
     """The gene-panel mixture (``fit_panel``, as in memory), from rows read
     from disk: the ridge reference of a random sample of the training rows
     (``PANEL_ENTRIES`` values, at least ``MAX_RANK`` rows), weighed against
-    the network on a sample of the validation rows (``WEIGHING_ENTRIES``
-    values); the final reference is that of both samples. Their
+    the network on a sample of the validation rows (``weighing_rows``);
+    the final reference is that of both samples. Their
     cross-products are scaled to the file's rows."""
     n_samples, n_genes = source.shape
     r = np.random.RandomState(draw_seed(rng))
     train_rows = np.flatnonzero(training)
     size = min(len(train_rows), max(MAX_RANK, PANEL_ENTRIES // n_genes))
     sample = r.choice(train_rows, size, replace=False)
-    weigh = min(len(val_rows),
-                max(MIN_WEIGHING_ROWS, WEIGHING_ENTRIES // n_genes))
-    weighed = r.choice(val_rows, weigh, replace=False)
+    weighed = r.choice(val_rows, weighing_rows(len(val_rows), n_genes),
+                       replace=False)
     rows = np.sort(np.concatenate([sample, weighed]))
     genes = source.take(rows)
     held = np.isin(rows, weighed)
