@@ -275,3 +275,30 @@ def test_a_sample_of_the_reference_stands_for_all_its_rows(n_rows, n_genes,
     gram = lambda ref: ref.factor_.astype(np.float64) @ ref.factor_.T  # noqa: E731
     np.testing.assert_allclose(gram(sample), gram(whole) * 1000 / n_rows,
                                rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_panel_weights_are_measured_on_a_sample_of_wide_held_out_rows(monkeypatch):
+    import skimpute_gtex._compose._panels as panels
+
+    assert panels.weighing_rows(1738, 59) == 1738  # GTEx v8 ACMG59: all
+    assert panels.weighing_rows(2000, 5000) == 419
+    assert panels.weighing_rows(1700, 12557) == panels.MIN_WEIGHING_ROWS
+    seen = []
+    weights = panels.panel_weights
+
+    def spy(self, predict, linear, genes, mask, mean, scale, numeric, codes,
+            eval_rows, rng):
+        seen.append(eval_rows)
+        return weights(self, predict, linear, genes, mask, mean, scale,
+                       numeric, codes, eval_rows, rng)
+
+    monkeypatch.setattr(panels, "panel_weights", spy)
+    monkeypatch.setattr(panels, "WEIGHING_ENTRIES", 100)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 4)) @ rng.normal(size=(4, 30))
+    model = PMIImputer(hidden_layer_sizes=(8,), max_iter=1, n_jobs=1,
+                       random_state=0).fit(X)  # 300 validation rows
+    (rows,) = seen
+    assert len(rows) == panels.MIN_WEIGHING_ROWS and np.all(np.diff(rows) > 0)
+    assert model.panel_weight_ is not None
