@@ -33,7 +33,7 @@ from .._compose._panels import fit_panel, weighing_rows
 from .._panel import MAX_RANK
 from ..utils._progress import Progress, log
 from ..utils._random import draw_seed
-from ._data import _Data
+from ._data import _Data, standardized_rows
 from ._device import make_generator, resolve_device, resolve_precision
 from ._ensemble import build_networks, validation_score
 from ._networks import set_generator
@@ -134,17 +134,6 @@ class _Batch(_Data):
         return torch.arange(n, device=device)
 
 
-def standardized_into(block, mean, scale, x, mask, rows=256):
-    """Write the standardized values of a block read from the source into
-    ``x`` (float32, 0 where missing) and its observed entries into ``mask``,
-    ``rows`` rows at a time (float64 arithmetic, as an in-memory fit)."""
-    for s in range(0, len(block), rows):
-        b = block[s:s + rows]
-        m = mask[s:s + rows]
-        np.logical_not(np.isnan(b), out=m)
-        x[s:s + rows] = np.where(m, (b.astype(np.float64) - mean) / scale, 0.0)
-
-
 def n_buffer_chunks(n_genes, chunk_rows=CHUNK_ROWS):
     """Blocks in the shuffle buffer: ``BUFFER_CHUNKS``, fewer for wide data
     (about ``BUFFER_ENTRIES`` values), at least 2."""
@@ -197,8 +186,11 @@ class ShuffledBlocks:
                     lo = int(c) * self.chunk_rows
                     block = self.source.read(lo, lo + self.chunk_rows)
                     block = block[self.training[lo:lo + len(block)]]
-                    standardized_into(block, self.mean, self.scale,
-                                      x[n:n + len(block)], m[n:n + len(block)])
+                    observed = m[n:n + len(block)]
+                    np.logical_not(np.isnan(block), out=observed)
+                    for sl, z in standardized_rows(block, observed, self.mean,
+                                                   self.scale):
+                        x[n + sl.start:n + sl.stop] = z
                     n += len(block)
                 perm = mine.permutation(n)
                 end = n - n % b
