@@ -127,8 +127,14 @@ def train_ensemble(est, data, val_data, rng, first_seeds, device, threads):
 
 def train_member(est, shape, data, val_data, val_seed, init_seed, train_seed,
                  device, batch_size, epochs, progress=None, index=0,
-                 threads=None):
-    """Train one set of networks; returns ``(networks, history)`` on the CPU."""
+                 threads=None, group=None, epoch_batches=None):
+    """Train one set of networks; returns ``(networks, history)`` on the CPU.
+
+    A streaming fit (``_stream.py``) passes its ``epoch_batches`` (``data``
+    then holds the current batch) and, to train data-parallel, its
+    :class:`~._distributed.Group`: the group's training step, and the
+    validation score averaged over the processes.
+    """
     generator = make_generator(train_seed, device)
     # the initial weights do not depend on the device: drawn on the CPU
     networks = build_networks(est, *shape, make_generator(init_seed, "cpu"))
@@ -136,16 +142,21 @@ def train_member(est, shape, data, val_data, val_seed, init_seed, train_seed,
         for m in networks.values():
             m.to(device)
             set_generator(m, generator)
-        step, optimizers = est._make_step(networks, data, generator)
+        if group is None:
+            step, optimizers = est._make_step(networks, data, generator)
+        else:
+            step, optimizers = group.step(est, networks, data, generator)
         score = None
         if val_data is not None:
             score = validation_score(est, networks, val_data, val_seed)
+            if group is not None:
+                score = group.score(score, device)
         history = train(
             est, modules=networks, step=step, optimizers=optimizers,
             validation_score=score, n_rows=data.shape[0],
             batch_size=batch_size, epochs=epochs, device=device,
             generator=generator, progress=progress, network=index,
-            threads=threads,
+            threads=threads, epoch_batches=epoch_batches,
         )
     finally:
         # portable pickles, and no generator left inside the modules

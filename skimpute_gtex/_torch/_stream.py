@@ -34,12 +34,11 @@ from .._panel import MAX_RANK
 from ..utils._progress import Progress, log
 from ..utils._random import draw_seed
 from ._data import _Data, standardized_rows
-from ._device import make_generator, resolve_device, resolve_precision
-from ._ensemble import build_networks, validation_score
-from ._networks import set_generator
+from ._device import resolve_device, resolve_precision
+from ._ensemble import train_member
 from ._plan import make_plan
 from ._threads import Threads
-from ._training import n_epochs, train
+from ._training import n_epochs
 
 #: rows per block read from the file
 CHUNK_ROWS = 1024
@@ -302,12 +301,6 @@ def fit_stream(est, source, *, distributed=None):
                              np.arange(len(mine)), none,
                              none.astype(np.int64), device)
             del block
-        networks = build_networks(est, n_genes, 0, [],
-                                  make_generator(init_seed, "cpu"))
-        generator = make_generator(train_seed + rank, device)
-        for m in networks.values():
-            m.to(device)
-            set_generator(m, generator)
         view = _Batch(n_genes, device)
         stream = iter(ShuffledBlocks(source, training, mean, scale, batch_size,
                                      stream_seed, rank, world))
@@ -316,34 +309,20 @@ def fit_stream(est, source, *, distributed=None):
             for _ in range(steps):
                 yield view.hold(*next(stream))
 
-        score = (None if val_data is None else
-                 validation_score(est, networks, val_data, val_seed))
-        if distributed is None:
-            step, optimizers = est._make_step(networks, view, generator)
-        else:
-            step, optimizers = distributed.step(est, networks, view, generator)
-            score = None if score is None else distributed.score(score, device)
         log(est, est.verbose >= 2,
             f"training on {n_train} samples x {n_genes} genes from "
             f"{type(source).__name__}, {world} process(es), device={device}")
         progress = Progress(est, 1, epochs) if rank == 0 else None
-        try:
-            history = train(est, modules=networks, step=step,
-                            optimizers=optimizers, validation_score=score,
-                            n_rows=n_train, batch_size=batch_size, epochs=epochs,
-                            device=device, generator=generator,
-                            progress=progress, threads=threads,
-                            epoch_batches=epoch_batches)
-        finally:
-            for m in networks.values():
-                set_generator(m, None)
-                m.to("cpu")
+        networks, history = train_member(
+            est, (n_genes, 0, []), view, val_data, val_seed, init_seed,
+            train_seed + rank, device, batch_size, epochs, progress,
+            threads=threads, group=distributed, epoch_batches=epoch_batches)
         if progress is not None:
             progress.close(f"trained 1 network on {n_train} samples x {n_genes} "
                            f"genes streamed from disk, {history.n_iter} epochs")
-        # training's memory (buffer, optimizer, validation copies) goes first
+        # training's memory (shuffle buffer, validation copies) goes first
         stream.close()
-        step = optimizers = score = val_data = view = None
+        val_data = view = None
         panel = None
         if est.gene_panel and val_rows is not None:
             panel = _fit_panels(est, source, training, val_rows, networks,
