@@ -36,8 +36,8 @@ with :func:`skimpute_gtex.io.read_anndata` (samples are ``obs``, genes
 ``layers["observed"]``).
 
 The code: ``_io`` reads and writes the files, ``_inputs`` finds the
-covariates, ``_commands`` holds ``fit``/``impute``/``compare``, ``_demo`` the
-demo, ``_parser`` the options.
+covariates, ``_commands`` holds ``fit``/``impute``/``compare``, ``_stream``
+``fit-stream``, ``_demo`` the demo, ``_parser`` the options.
 
 Every subcommand returns 0 on success and 2, with a one-line message on
 stderr, on a user error (missing file, unknown format, unknown covariate

@@ -4,7 +4,6 @@ import argparse
 
 from .. import __version__
 from ._commands import COMPARE_METHODS
-from ._stream import add_fit_stream
 
 
 def _add_input_options(p):
@@ -39,14 +38,17 @@ def _add_input_options(p):
                         "columns; a saved model knows its own)")
     p.add_argument("--numerical", nargs="+", metavar="COL",
                    help="numerical covariate columns, found as --categorical")
+    _add_run_options(p)
+
+
+def _add_run_options(p, threads="torch threads (default: torch's choice)"):
     p.add_argument("--verbose", "-v", action="count", default=1,
                    help="training progress on stderr: by default one line "
                         "(updated in place on a terminal) with the epoch, "
                         "time elapsed and time left; -v: one line per epoch")
     p.add_argument("--quiet", "-q", dest="verbose", action="store_const",
                    const=0, help="no training progress")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None, help=threads)
 
 
 def _add_model_options(p):
@@ -105,7 +107,7 @@ def build_parser():
                         "fits with --calibration, or needs a model fitted so")
 
     _add_compare(sub)
-    add_fit_stream(sub)
+    _add_fit_stream(sub)
     return parser
 
 
@@ -157,3 +159,36 @@ def _add_compare(sub):
                         "mean nothing")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="also write the results table here (.csv or .tsv)")
+
+
+def _add_fit_stream(sub):
+    p = sub.add_parser(
+        "fit-stream",
+        help="fit PMI on a matrix on disk a block of samples at a time (an "
+             ".h5ad, or an ARCHS4 HDF5 file); data-parallel under torchrun")
+    p.add_argument("input", help=".h5ad (samples x genes) or ARCHS4 .h5 file")
+    p.add_argument("--output", "-o", required=True, help="model file to write")
+    p.add_argument("--format", choices=("auto", "h5ad", "archs4"),
+                   default="auto", help="(default: by the file's extension)")
+    p.add_argument("--genes", metavar="FILE",
+                   help="text file of the gene ids to read, one per line "
+                        "(default: all)")
+    p.add_argument("--gene-field", default="gene_symbol",
+                   help="ARCHS4: the meta/genes field of the ids (default: "
+                        "gene_symbol)")
+    p.add_argument("--bulk-only", action="store_true",
+                   help="ARCHS4: only the samples whose single-cell "
+                        "probability is below 0.5")
+    p.add_argument("--transform", choices=("log1p_cpm", "log1p", "none"),
+                   default="log1p_cpm",
+                   help="ARCHS4: counts to expression (default: log1p_cpm)")
+    p.add_argument("--max-iter", type=int, default=500)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--no-early-stopping", action="store_true")
+    p.add_argument("--hidden-layer-sizes", type=int, nargs="+", metavar="N")
+    p.add_argument("--batch-size", type=int,
+                   help="global batch: split over the processes")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--random-state", type=int, default=0)
+    _add_run_options(p, threads="torch threads per process (default: torch's "
+                               "choice)")

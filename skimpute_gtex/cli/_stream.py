@@ -71,38 +71,3 @@ def cmd_fit_stream(args):
               f"{os.environ.get('WORLD_SIZE', 1)} process(es)); saved "
               f"{args.output}", file=sys.stderr)
     return 0
-
-
-def add_fit_stream(sub):
-    p = sub.add_parser(
-        "fit-stream",
-        help="fit PMI on a matrix on disk a block of samples at a time (an "
-             ".h5ad, or an ARCHS4 HDF5 file); data-parallel under torchrun")
-    p.add_argument("input", help=".h5ad (samples x genes) or ARCHS4 .h5 file")
-    p.add_argument("--output", "-o", required=True, help="model file to write")
-    p.add_argument("--format", choices=("auto", "h5ad", "archs4"),
-                   default="auto", help="(default: by the file's extension)")
-    p.add_argument("--genes", metavar="FILE",
-                   help="text file of the gene ids to read, one per line "
-                        "(default: all)")
-    p.add_argument("--gene-field", default="gene_symbol",
-                   help="ARCHS4: the meta/genes field of the ids (default: "
-                        "gene_symbol)")
-    p.add_argument("--bulk-only", action="store_true",
-                   help="ARCHS4: only the samples whose single-cell "
-                        "probability is below 0.5")
-    p.add_argument("--transform", choices=("log1p_cpm", "log1p", "none"),
-                   default="log1p_cpm",
-                   help="ARCHS4: counts to expression (default: log1p_cpm)")
-    p.add_argument("--max-iter", type=int, default=500)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--no-early-stopping", action="store_true")
-    p.add_argument("--hidden-layer-sizes", type=int, nargs="+", metavar="N")
-    p.add_argument("--batch-size", type=int,
-                   help="global batch: split over the processes")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--random-state", type=int, default=0)
-    p.add_argument("--verbose", "-v", action="count", default=1)
-    p.add_argument("--quiet", "-q", dest="verbose", action="store_const", const=0)
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads per process (default: torch's choice)")
