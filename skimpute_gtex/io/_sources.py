@@ -18,6 +18,8 @@ import os
 
 import numpy as np
 
+from ._anndata import _dense_block
+
 _TRANSFORMS = ("log1p_cpm", "log1p", None)
 
 
@@ -141,10 +143,7 @@ class AnnDataSource(RowSource):
         self._all = genes is None
 
     def _read(self, start, stop):
-        block = self.adata.X[start:stop]
-        if hasattr(block, "toarray"):
-            block = block.toarray()
-        block = np.asarray(block)
+        block = _dense_block(self.adata.X[start:stop], np.float32)
         return block if self._all else block[:, self._columns]
 
 
