@@ -46,6 +46,8 @@ if __package__ in (None, ""):  # run as a script: import the package from the ro
 
 import numpy as np  # noqa: E402
 
+from skimpute_gtex.metrics import masked_r2_score  # noqa: E402
+
 RANK, CLUSTERS, NOISE = 20, 30, 0.5
 BLOCK = 4096
 
@@ -110,15 +112,9 @@ def _score(model, n_genes, n_test=2000):
     panel = np.zeros(n_genes, dtype=bool)
     panel[np.random.default_rng(8).choice(n_genes, n_genes // 10,
                                           replace=False)] = True
-    scores = []
-    for hide in (hidden, np.broadcast_to(~panel, truth.shape)):
-        out = model.transform(np.where(hide, np.nan, truth))
-        per_gene = []
-        for j in np.flatnonzero(hide.any(axis=0)):
-            t, p = truth[hide[:, j], j], out[hide[:, j], j]
-            per_gene.append(1 - ((t - p) ** 2).sum() / ((t - t.mean()) ** 2).sum())
-        scores.append(float(np.mean(per_gene)))
-    return scores
+    return [masked_r2_score(truth, model.transform(np.where(hide, np.nan, truth)),
+                            hide)
+            for hide in (hidden, np.broadcast_to(~panel, truth.shape))]
 
 
 def worker(args):
